@@ -1,0 +1,254 @@
+"""Connection settings as an immutable value object.
+
+Building a config does no I/O, so it can live at module level, be compared in tests and be
+shared by several applications; ``connect()`` is where the network is first touched.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["CassandraConfig"]
+
+#: Protocol versions the driver can speak; ``None`` lets it negotiate.
+SUPPORTED_PROTOCOL_VERSIONS = frozenset({3, 4, 5})
+#: Stream ids per connection on protocol v3+; the in-flight cap must stay well below it.
+MAX_STREAMS_PER_CONNECTION = 32768
+
+
+def _split_host_port(entry: str, default_port: int, *, setting: str) -> tuple[str, int]:
+    """Parse ``host``, ``host:port``, ``[v6]`` or ``[v6]:port``."""
+    entry = entry.strip()
+    if not entry:
+        raise ConfigError(f"{setting}: empty contact point")
+    if entry.startswith("["):
+        host, sep, rest = entry[1:].partition("]")
+        if not sep or not host:
+            raise ConfigError(f"{setting}: malformed IPv6 contact point {entry!r}")
+        if not rest:
+            return host, default_port
+        if not rest.startswith(":"):
+            raise ConfigError(f"{setting}: malformed contact point {entry!r}")
+        port_text = rest[1:]
+    elif entry.count(":") == 1:
+        host, port_text = entry.split(":")
+    else:  # a plain host name, IPv4 address or bare IPv6 address
+        return entry, default_port
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"{setting}: port {port_text!r} of {entry!r} is not a number") from None
+    _check_port(port, setting)
+    return host, port
+
+
+def _check_port(port: int, setting: str) -> None:
+    if not 0 < port < 65536:
+        raise ConfigError(f"{setting}: port {port} is outside 1..65535")
+
+
+class CassandraConfig:
+    """Everything needed to open a session; frozen, comparable, free of I/O.
+
+    ``contact_points`` entries may carry their own port (``"h1:9043"``); others use ``port``.
+    Extra keyword arguments are passed to ``cassandra.cluster.Cluster`` unchanged.
+    """
+
+    __slots__ = (
+        "cluster_options",
+        "connect_timeout",
+        "contact_points",
+        "fetch_size",
+        "keyspace",
+        "local_dc",
+        "max_in_flight",
+        "password",
+        "port",
+        "protocol_version",
+        "request_timeout",
+        "ssl_context",
+        "username",
+    )
+
+    contact_points: tuple[str, ...]
+    port: int
+    keyspace: str | None
+    local_dc: str | None
+    username: str | None
+    password: str | None
+    ssl_context: ssl.SSLContext | None
+    protocol_version: int | None
+    connect_timeout: float
+    request_timeout: float
+    max_in_flight: int
+    fetch_size: int
+    cluster_options: Mapping[str, Any]
+
+    def __init__(
+        self,
+        contact_points: Iterable[str] | str = ("127.0.0.1",),
+        port: int = 9042,
+        keyspace: str | None = None,
+        local_dc: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        protocol_version: int | None = None,
+        connect_timeout: float = 10.0,
+        request_timeout: float = 10.0,
+        max_in_flight: int = 1024,
+        fetch_size: int = 5000,
+        **cluster_options: Any,
+    ) -> None:
+        if isinstance(contact_points, str):
+            contact_points = contact_points.split(",")
+        points = tuple(str(p).strip() for p in contact_points)
+        if not points or not all(points):
+            raise ConfigError("contact_points: at least one non-empty host is required")
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise ConfigError(f"port: expected an integer, got {port!r}")
+        _check_port(port, "port")
+        for point in points:  # validate now, so a typo fails at import time, not at startup
+            _split_host_port(point, port, setting="contact_points")
+        if keyspace is not None and not keyspace:
+            raise ConfigError("keyspace: must be a non-empty name or None")
+        if (username is None) != (password is None):
+            raise ConfigError("username and password must be given together")
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise ConfigError(f"ssl_context: expected ssl.SSLContext, got {type(ssl_context).__name__}")
+        if protocol_version is not None and protocol_version not in SUPPORTED_PROTOCOL_VERSIONS:
+            raise ConfigError(
+                f"protocol_version: {protocol_version!r} is not one of "
+                f"{sorted(SUPPORTED_PROTOCOL_VERSIONS)} (or None to negotiate)"
+            )
+        for name, value in (("connect_timeout", connect_timeout), ("request_timeout", request_timeout)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ConfigError(f"{name}: expected a positive number of seconds, got {value!r}")
+        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
+            raise ConfigError(f"max_in_flight: expected an integer, got {max_in_flight!r}")
+        if not 1 <= max_in_flight <= MAX_STREAMS_PER_CONNECTION // 2:
+            raise ConfigError(
+                f"max_in_flight: {max_in_flight} is outside 1..{MAX_STREAMS_PER_CONNECTION // 2} "
+                "(the driver blocks its caller when a connection runs out of stream ids)"
+            )
+        if isinstance(fetch_size, bool) or not isinstance(fetch_size, int) or fetch_size < 1:
+            raise ConfigError(f"fetch_size: expected a positive integer, got {fetch_size!r}")
+        for reserved in ("contact_points", "port", "auth_provider", "ssl_context", "ssl_options"):
+            if reserved in cluster_options:
+                raise ConfigError(f"{reserved}: set it through CassandraConfig's own arguments")
+
+        values: dict[str, Any] = {
+            "contact_points": points,
+            "port": port,
+            "keyspace": keyspace,
+            "local_dc": local_dc,
+            "username": username,
+            "password": password,
+            "ssl_context": ssl_context,
+            "protocol_version": protocol_version,
+            "connect_timeout": float(connect_timeout),
+            "request_timeout": float(request_timeout),
+            "max_in_flight": max_in_flight,
+            "fetch_size": fetch_size,
+            "cluster_options": MappingProxyType(dict(cluster_options)),
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"CassandraConfig is immutable; use .replace({name}=...)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("CassandraConfig is immutable")
+
+    def _as_kwargs(self) -> dict[str, Any]:
+        kwargs = {name: getattr(self, name) for name in self.__slots__ if name != "cluster_options"}
+        kwargs.update(self.cluster_options)
+        return kwargs
+
+    def replace(self, **changes: Any) -> CassandraConfig:
+        """Return a copy with some settings changed (the object itself never changes)."""
+        kwargs = self._as_kwargs()
+        kwargs.update(changes)
+        return CassandraConfig(**kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CassandraConfig):
+            return NotImplemented
+        return self._as_kwargs() == other._as_kwargs()
+
+    def __hash__(self) -> int:
+        return hash((self.contact_points, self.port, self.keyspace, self.username))
+
+    def __repr__(self) -> str:
+        shown = []
+        for name, value in self._as_kwargs().items():
+            if name == "password" and value is not None:
+                value = "***"
+            shown.append(f"{name}={value!r}")
+        return f"CassandraConfig({', '.join(shown)})"
+
+    @property
+    def endpoints(self) -> tuple[tuple[str, int], ...]:
+        """Contact points as ``(host, port)`` pairs, ready for the driver."""
+        return tuple(
+            _split_host_port(p, self.port, setting="contact_points") for p in self.contact_points
+        )
+
+    @classmethod
+    def from_env(
+        cls,
+        prefix: str = "CASSANDRA_",
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> CassandraConfig:
+        """Read settings from ``{prefix}CONTACT_POINTS``, ``{prefix}PORT`` and friends.
+
+        Unset or empty variables keep the defaults; ``overrides`` win over the environment. A
+        malformed value raises ``ConfigError`` naming the variable, so a typo in a deployment
+        manifest fails loudly at startup rather than as a connection timeout later.
+        """
+        env = os.environ if environ is None else environ
+        kwargs: dict[str, Any] = {}
+
+        def text(name: str) -> str | None:
+            value = env.get(prefix + name)
+            return value.strip() if value is not None and value.strip() else None
+
+        def number(name: str, kind: type[int] | type[float]) -> None:
+            raw = text(name)
+            if raw is None:
+                return
+            try:
+                kwargs[name.lower()] = kind(raw)
+            except ValueError:
+                expected = "an integer" if kind is int else "a number"
+                raise ConfigError(f"{prefix}{name}: expected {expected}, got {raw!r}") from None
+
+        points = text("CONTACT_POINTS")
+        if points is not None:
+            kwargs["contact_points"] = tuple(p.strip() for p in points.split(","))
+        for name in ("KEYSPACE", "LOCAL_DC", "USERNAME", "PASSWORD"):
+            value = text(name)
+            if value is not None:
+                kwargs[name.lower()] = value
+        for name in ("PORT", "PROTOCOL_VERSION", "MAX_IN_FLIGHT", "FETCH_SIZE"):
+            number(name, int)
+        for name in ("REQUEST_TIMEOUT", "CONNECT_TIMEOUT"):
+            number(name, float)
+        kwargs.update(overrides)
+        try:
+            return cls(**kwargs)
+        except ConfigError as exc:
+            # Point at the variable the user actually wrote, not the Python argument name.
+            message = str(exc)
+            setting = message.split(":", 1)[0]
+            if setting.upper() in {k.upper() for k in kwargs} and setting not in overrides:
+                message = f"{prefix}{setting.upper()}: {message.split(':', 1)[1].strip()}"
+            raise ConfigError(message) from None
