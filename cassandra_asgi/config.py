@@ -53,6 +53,24 @@ def _check_port(port: int, setting: str) -> None:
         raise ConfigError(f"{setting}: port {port} is outside 1..65535")
 
 
+#: Settings in declaration order (``repr`` and ``replace`` follow it).
+_FIELDS = (
+    "contact_points",
+    "port",
+    "keyspace",
+    "local_dc",
+    "username",
+    "password",
+    "ssl_context",
+    "protocol_version",
+    "connect_timeout",
+    "request_timeout",
+    "max_in_flight",
+    "fetch_size",
+    "cluster_options",
+)
+
+
 class CassandraConfig:
     """Everything needed to open a session; frozen, comparable, free of I/O.
 
@@ -60,21 +78,7 @@ class CassandraConfig:
     Extra keyword arguments are passed to ``cassandra.cluster.Cluster`` unchanged.
     """
 
-    __slots__ = (
-        "cluster_options",
-        "connect_timeout",
-        "contact_points",
-        "fetch_size",
-        "keyspace",
-        "local_dc",
-        "max_in_flight",
-        "password",
-        "port",
-        "protocol_version",
-        "request_timeout",
-        "ssl_context",
-        "username",
-    )
+    __slots__ = _FIELDS
 
     contact_points: tuple[str, ...]
     port: int
@@ -121,13 +125,18 @@ class CassandraConfig:
         if (username is None) != (password is None):
             raise ConfigError("username and password must be given together")
         if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
-            raise ConfigError(f"ssl_context: expected ssl.SSLContext, got {type(ssl_context).__name__}")
+            raise ConfigError(
+                f"ssl_context: expected ssl.SSLContext, got {type(ssl_context).__name__}"
+            )
         if protocol_version is not None and protocol_version not in SUPPORTED_PROTOCOL_VERSIONS:
             raise ConfigError(
                 f"protocol_version: {protocol_version!r} is not one of "
                 f"{sorted(SUPPORTED_PROTOCOL_VERSIONS)} (or None to negotiate)"
             )
-        for name, value in (("connect_timeout", connect_timeout), ("request_timeout", request_timeout)):
+        for name, value in (
+            ("connect_timeout", connect_timeout),
+            ("request_timeout", request_timeout),
+        ):
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ConfigError(f"{name}: expected a positive number of seconds, got {value!r}")
         if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
@@ -168,7 +177,7 @@ class CassandraConfig:
         raise AttributeError("CassandraConfig is immutable")
 
     def _as_kwargs(self) -> dict[str, Any]:
-        kwargs = {name: getattr(self, name) for name in self.__slots__ if name != "cluster_options"}
+        kwargs = {name: getattr(self, name) for name in _FIELDS if name != "cluster_options"}
         kwargs.update(self.cluster_options)
         return kwargs
 
