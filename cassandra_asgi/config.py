@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -67,8 +67,12 @@ _FIELDS = (
     "request_timeout",
     "max_in_flight",
     "fetch_size",
+    "row_factory",
     "cluster_options",
 )
+
+#: Row shapes ``row_factory`` accepts by name (or a callable ``(column_names, rows) -> list``).
+ROW_FACTORY_NAMES = frozenset({"named_tuple", "dict", "tuple"})
 
 
 class CassandraConfig:
@@ -92,6 +96,7 @@ class CassandraConfig:
     request_timeout: float
     max_in_flight: int
     fetch_size: int
+    row_factory: str | Callable[[list[str], list[Any]], list[Any]]
     cluster_options: Mapping[str, Any]
 
     def __init__(
@@ -108,6 +113,7 @@ class CassandraConfig:
         request_timeout: float = 10.0,
         max_in_flight: int = 1024,
         fetch_size: int = 5000,
+        row_factory: str | Callable[[list[str], list[Any]], list[Any]] = "named_tuple",
         **cluster_options: Any,
     ) -> None:
         if isinstance(contact_points, str):
@@ -148,6 +154,11 @@ class CassandraConfig:
             )
         if isinstance(fetch_size, bool) or not isinstance(fetch_size, int) or fetch_size < 1:
             raise ConfigError(f"fetch_size: expected a positive integer, got {fetch_size!r}")
+        if not callable(row_factory) and row_factory not in ROW_FACTORY_NAMES:
+            raise ConfigError(
+                f"row_factory: expected one of {sorted(ROW_FACTORY_NAMES)} or a callable "
+                f"(column_names, rows) -> list, got {row_factory!r}"
+            )
         for reserved in ("contact_points", "port", "auth_provider", "ssl_context", "ssl_options"):
             if reserved in cluster_options:
                 raise ConfigError(f"{reserved}: set it through CassandraConfig's own arguments")
@@ -165,6 +176,7 @@ class CassandraConfig:
             "request_timeout": float(request_timeout),
             "max_in_flight": max_in_flight,
             "fetch_size": fetch_size,
+            "row_factory": row_factory,
             "cluster_options": MappingProxyType(dict(cluster_options)),
         }
         for name, value in values.items():
@@ -243,7 +255,7 @@ class CassandraConfig:
         points = text("CONTACT_POINTS")
         if points is not None:
             kwargs["contact_points"] = tuple(p.strip() for p in points.split(","))
-        for name in ("KEYSPACE", "LOCAL_DC", "USERNAME", "PASSWORD"):
+        for name in ("KEYSPACE", "LOCAL_DC", "USERNAME", "PASSWORD", "ROW_FACTORY"):
             value = text(name)
             if value is not None:
                 kwargs[name.lower()] = value
