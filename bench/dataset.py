@@ -1,0 +1,59 @@
+"""The bench's schema and rows, written once per run with the plain driver.
+
+Point reads use ``kv`` (one row per key); streaming reads one wide partition of ``wide``, which
+pages the same way on the in-memory server and on a real cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.pipeline import CallbackPipeline
+from bench.target import KEYSPACE
+
+__all__ = [
+    "POINT_QUERY",
+    "STREAM_QUERY",
+    "create_schema",
+    "load_point_rows",
+    "load_wide_partition",
+]
+
+POINT_QUERY = f"SELECT k, v FROM {KEYSPACE}.kv WHERE k = ?"
+STREAM_QUERY = f"SELECT c, v FROM {KEYSPACE}.wide WHERE p = 0"
+VALUE = "x" * 32
+
+
+def create_schema(session: Any) -> None:
+    """Keyspace and tables, idempotent so a real cluster can be benchmarked repeatedly."""
+    session.execute(
+        f"CREATE KEYSPACE IF NOT EXISTS {KEYSPACE} WITH replication = "
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    )
+    session.execute(f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.kv (k int PRIMARY KEY, v text)")
+    session.execute(
+        f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.wide (p int, c int, v text, PRIMARY KEY (p, c))"
+    )
+
+
+def _write_all(session: Any, cql: str, rows: int, make: Any) -> None:
+    insert = session.prepare(cql)
+    pipeline = CallbackPipeline(
+        session, lambda i: (insert, make(i)), depth=200, total=rows, stop_on_error=True
+    )
+    result = pipeline.run(timeout=max(120.0, rows / 500.0))
+    pipeline.raise_first_error()
+    if result.completed != rows:
+        raise RuntimeError(f"only {result.completed} of {rows} rows were written")
+
+
+def load_point_rows(session: Any, keys: int) -> None:
+    """``keys`` rows ``k = 0..keys-1`` for the point-read contenders."""
+    cql = f"INSERT INTO {KEYSPACE}.kv (k, v) VALUES (?, ?)"
+    _write_all(session, cql, keys, lambda i: (i, VALUE))
+
+
+def load_wide_partition(session: Any, rows: int) -> None:
+    """``rows`` clustering rows in partition ``p = 0`` for the streaming contenders."""
+    cql = f"INSERT INTO {KEYSPACE}.wide (p, c, v) VALUES (0, ?, ?)"
+    _write_all(session, cql, rows, lambda i: (i, VALUE))

@@ -1,0 +1,178 @@
+"""HTTP end to end: uvicorn serving each app in its own process, the load from a third.
+
+The bench process only orchestrates: it binds the listening sockets (so ports are known before
+uvicorn starts, without racing for a free port), hands them to uvicorn with ``--fd``, waits until
+``/health`` answers (which happens after the app's lifespan has connected), then runs
+``bench.loadgen`` against both apps, interleaved, in one subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from bench.stats import median
+from bench.target import KEYSPACE, REPO_ROOT, Target, child_environment
+
+__all__ = ["APPS", "HttpResults", "measure_http"]
+
+Progress = Callable[[str], None]
+
+#: name -> (uvicorn factory, description)
+APPS: dict[str, tuple[str, str]] = {
+    "ours_http": (
+        "bench.http_apps:create_async_app",
+        "FastAPI + CassandraMiddleware, async def endpoint awaiting session.execute",
+    ),
+    "sync_threadpool_http": (
+        "bench.http_apps:create_sync_app",
+        "FastAPI, def endpoint calling the blocking driver in the thread pool",
+    ),
+}
+
+
+class AppServer:
+    """uvicorn serving one app factory on a socket this process bound."""
+
+    def __init__(self, factory: str, target: Target) -> None:
+        self.factory = factory
+        self.target = target
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=2048)
+        self.port: int = self.sock.getsockname()[1]
+        self.log: IO[str] = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in stop())
+        command = [
+            sys.executable, "-m", "uvicorn", "--factory", self.factory,
+            "--fd", str(self.sock.fileno()), "--log-level", "warning", "--no-access-log",
+        ]  # fmt: skip
+        env = child_environment(
+            CASSANDRA_CONTACT_POINTS=target.contact_points_env,
+            CASSANDRA_KEYSPACE=KEYSPACE,
+        )
+        self.process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            pass_fds=(self.sock.fileno(),),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()[-4000:]
+
+    async def wait_ready(self, within: float) -> None:
+        deadline = time.monotonic() + within
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"uvicorn {self.factory} exited:\n{self.output()}")
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", self.port), 1.0
+                )
+                writer.write(b"GET /items/1 HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                status = await asyncio.wait_for(reader.readline(), 2.0)
+                writer.close()
+                if b" 200 " in status:
+                    return
+            except (OSError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"uvicorn {self.factory} did not serve /items/1 within {within:.0f} s:\n"
+                    f"{self.output()}"
+                )
+            await asyncio.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # graceful: lifespan shutdown closes sessions
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.sock.close()
+        self.log.close()
+
+
+@dataclass
+class HttpSummary:
+    description: str
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rps(self) -> float:
+        return median([float(r["rps"]) for r in self.rounds])
+
+    @property
+    def p99_ms(self) -> float:
+        return median([float(r["p99_ms"]) for r in self.rounds])
+
+    def as_json(self) -> dict[str, Any]:
+        errors = [r["first_error"] for r in self.rounds if r.get("first_error")]
+        return {
+            "description": self.description,
+            "rps": self.rps,
+            "p50_ms": median([float(r["p50_ms"]) for r in self.rounds]),
+            "p99_ms": self.p99_ms,
+            "errors": sum(int(r["errors"]) for r in self.rounds),
+            "first_error": errors[0] if errors else None,
+            "rounds_rps": [r["rps"] for r in self.rounds],
+        }
+
+
+@dataclass
+class HttpResults:
+    connections: int
+    by_app: dict[str, HttpSummary] = field(default_factory=dict)
+
+
+async def measure_http(
+    target: Target,
+    *,
+    connections: int,
+    duration: float,
+    warmup: float,
+    rounds: int,
+    keys: int,
+    progress: Progress,
+) -> HttpResults:
+    servers = {name: AppServer(factory, target) for name, (factory, _) in APPS.items()}
+    try:
+        for server in servers.values():
+            await server.wait_ready(within=60.0)
+        command = [
+            sys.executable, "-m", "bench.loadgen",
+            "--path", "/items/{key}", "--keys", str(keys),
+            "--connections", str(connections), "--duration", str(duration),
+            "--warmup", str(warmup), "--rounds", str(rounds),
+        ]  # fmt: skip
+        for name, server in servers.items():
+            command += ["--target", f"{name}=127.0.0.1:{server.port}"]
+        loadgen = await asyncio.create_subprocess_exec(
+            *command, cwd=REPO_ROOT, env=child_environment(), stdout=subprocess.PIPE
+        )
+        budget = (warmup + duration * rounds) * len(servers) + 60.0
+        stdout, _ = await asyncio.wait_for(loadgen.communicate(), budget)
+        if loadgen.returncode != 0:
+            raise RuntimeError(f"bench.loadgen exited with status {loadgen.returncode}")
+        report = json.loads(stdout)
+    finally:
+        for server in servers.values():
+            server.stop()
+    results = HttpResults(connections=connections)
+    for name, (_, description) in APPS.items():
+        summary = HttpSummary(description, report["targets"][name]["rounds"])
+        results.by_app[name] = summary
+        progress(f"  http {name:<22} {summary.rps:>8,.0f} req/s  p99 {summary.p99_ms:8.2f} ms")
+    return results

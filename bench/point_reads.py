@@ -1,0 +1,374 @@
+"""One-row prepared reads by key: every contender, interleaved round by round.
+
+Each contender owns its own driver ``Cluster`` (one connection pool each), is warmed up at
+every concurrency level, and then runs for a fixed time per round; rounds rotate the order so
+no contender always runs first or last. The median of the rounds is what gets reported.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import gc
+import importlib
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.dataset import POINT_QUERY
+from bench.pipeline import CallbackPipeline
+from bench.stats import RunResult, median
+from bench.target import driver_cluster
+from cassandra_asgi.config import CassandraConfig
+
+__all__ = [
+    "Contender",
+    "LevelSummary",
+    "PointReadResults",
+    "RoundSummary",
+    "all_contenders",
+    "measure_point_reads",
+]
+
+Progress = Callable[[str], None]
+
+
+class ContenderUnavailable(Exception):
+    """The contender cannot run here (not installed, incompatible); the message says why."""
+
+
+class Contender(abc.ABC):
+    """A way of issuing the same prepared one-row read; ``keys`` rows exist to read."""
+
+    name: str
+    description: str
+
+    def __init__(self, config: CassandraConfig, keys: int) -> None:
+        self.config = config
+        self.keys = keys
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and prepare; raise ``ContenderUnavailable`` when it cannot run here."""
+
+    @abc.abstractmethod
+    async def run(self, concurrency: int, duration: float, max_requests: int) -> RunResult:
+        """Keep ``concurrency`` reads in flight for ``duration`` seconds (or ``max_requests``)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release the connection; must not block the loop."""
+
+
+class _DriverContender(Contender):
+    """Shared plumbing for contenders built on a plain driver ``Cluster``."""
+
+    cluster_class: Any = None
+    profile_options: dict[str, Any] = {}  # noqa: RUF012 (read-only class default)
+
+    def __init__(self, config: CassandraConfig, keys: int) -> None:
+        super().__init__(config, keys)
+        self.cluster: Any = None
+        self.session: Any = None
+        self.prepared: Any = None
+
+    def _connect(self) -> None:
+        kwargs = dict(self.profile_options)
+        if self.cluster_class is not None:
+            kwargs["cluster_class"] = self.cluster_class
+        self.cluster = driver_cluster(self.config, **kwargs)
+        self.session = self.cluster.connect()
+        self.prepared = self.session.prepare(POINT_QUERY)
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self._connect)
+
+    async def close(self) -> None:
+        if self.cluster is not None:
+            await asyncio.to_thread(self.cluster.shutdown)
+
+
+class RawCallbacks(_DriverContender):
+    """The driver's own fastest style: ``execute_async`` and callbacks, no asyncio at all."""
+
+    def __init__(self, config: CassandraConfig, keys: int, *, tuple_rows: bool) -> None:
+        super().__init__(config, keys)
+        if tuple_rows:
+            from cassandra.query import tuple_factory
+
+            self.name = "raw_tuple"
+            self.description = "driver execute_async + callbacks, row_factory=tuple_factory"
+            self.profile_options = {"row_factory": tuple_factory}
+        else:
+            self.name = "raw_default"
+            self.description = "driver execute_async + callbacks, default row factory"
+
+    async def run(self, concurrency: int, duration: float, max_requests: int) -> RunResult:
+        prepared, keys = self.prepared, self.keys
+        pipeline = CallbackPipeline(
+            self.session,
+            lambda seq: (prepared, (seq % keys,)),
+            depth=concurrency,
+            total=max_requests,
+            duration=duration,
+        )
+        # The calling thread only starts the chains; all the work happens on the reactor thread.
+        return await asyncio.to_thread(pipeline.run, duration + 60.0)
+
+
+async def run_workers(
+    call: Callable[[int], Awaitable[Any]], concurrency: int, duration: float, max_requests: int
+) -> RunResult:
+    """``concurrency`` asyncio tasks, each awaiting ``call(key)`` back to back until time is up."""
+    issued = 0
+    errors = 0
+    first_error: str | None = None
+    latencies: list[float] = []
+    started = time.perf_counter()
+    deadline = started + duration
+
+    async def worker() -> None:
+        nonlocal issued, errors, first_error
+        while issued < max_requests and time.perf_counter() < deadline:
+            sequence = issued
+            issued += 1
+            start = time.perf_counter()
+            try:
+                await call(sequence)
+            except Exception as exc:
+                errors += 1
+                first_error = first_error or repr(exc)
+            else:
+                latencies.append(time.perf_counter() - start)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return RunResult(len(latencies), errors, time.perf_counter() - started, latencies, first_error)
+
+
+class Ours(Contender):
+    name = "ours"
+    description = "cassandra_asgi: await session.execute(prepared, (k,))"
+
+    def __init__(self, config: CassandraConfig, keys: int) -> None:
+        super().__init__(config, keys)
+        self.session: Any = None
+        self.prepared: Any = None
+
+    async def open(self) -> None:
+        try:
+            from cassandra_asgi import connect
+        except ImportError as exc:
+            raise ContenderUnavailable(f"cassandra_asgi.connect is not importable: {exc}") from exc
+        self.session = await connect(self.config)
+        self.prepared = await self.session.prepare(POINT_QUERY)
+
+    async def run(self, concurrency: int, duration: float, max_requests: int) -> RunResult:
+        execute, prepared, keys = self.session.execute, self.prepared, self.keys
+        return await run_workers(
+            lambda seq: execute(prepared, (seq % keys,)), concurrency, duration, max_requests
+        )
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+
+class Executor(_DriverContender):
+    name = "executor"
+    description = "await loop.run_in_executor(None, session.execute, prepared, (k,))"
+
+    async def run(self, concurrency: int, duration: float, max_requests: int) -> RunResult:
+        loop = asyncio.get_running_loop()
+        execute, prepared, keys = self.session.execute, self.prepared, self.keys
+        return await run_workers(
+            lambda seq: loop.run_in_executor(None, execute, prepared, (seq % keys,)),
+            concurrency,
+            duration,
+            max_requests,
+        )
+
+
+def _import_optional(module: str, distribution: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ContenderUnavailable(
+            f"{distribution} is not installed (pip install {distribution}): {exc}"
+        ) from exc
+
+
+class CassandraAsyncioDriver(_DriverContender):
+    name = "cassandra_asyncio_driver"
+    description = "cassandra-asyncio-driver (PyPI): await session.aexecute(prepared, (k,))"
+
+    async def open(self) -> None:
+        module = _import_optional("cassandra_asyncio.cluster", "cassandra-asyncio-driver")
+        self.cluster_class = module.Cluster
+        await super().open()
+        if not hasattr(self.session, "aexecute"):
+            raise ContenderUnavailable("cassandra-asyncio-driver did not add session.aexecute")
+
+    async def run(self, concurrency: int, duration: float, max_requests: int) -> RunResult:
+        aexecute, prepared, keys = self.session.aexecute, self.prepared, self.keys
+        return await run_workers(
+            lambda seq: aexecute(prepared, (seq % keys,)), concurrency, duration, max_requests
+        )
+
+
+class Aiocassandra(_DriverContender):
+    name = "aiocassandra"
+    description = "aiocassandra (PyPI, aio-libs): await session.execute_future(prepared, (k,))"
+
+    async def open(self) -> None:
+        module = _import_optional("aiocassandra", "aiocassandra")
+        await super().open()
+        module.aiosession(self.session, loop=asyncio.get_running_loop())
+
+    async def run(self, concurrency: int, duration: float, max_requests: int) -> RunResult:
+        execute_future, prepared, keys = self.session.execute_future, self.prepared, self.keys
+        return await run_workers(
+            lambda seq: execute_future(prepared, (seq % keys,)), concurrency, duration, max_requests
+        )
+
+
+def all_contenders(config: CassandraConfig, keys: int) -> list[Contender]:
+    """Every contender, the baseline first."""
+    return [
+        RawCallbacks(config, keys, tuple_rows=False),
+        RawCallbacks(config, keys, tuple_rows=True),
+        Ours(config, keys),
+        Executor(config, keys),
+        CassandraAsyncioDriver(config, keys),
+        Aiocassandra(config, keys),
+    ]
+
+
+@dataclass
+class RoundSummary:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    completed: int
+    errors: int
+    first_error: str | None
+
+    @classmethod
+    def of(cls, result: RunResult) -> RoundSummary:
+        return cls(
+            rate=result.rate,
+            p50_ms=result.latency_ms(0.50),
+            p99_ms=result.latency_ms(0.99),
+            completed=result.completed,
+            errors=result.errors,
+            first_error=result.first_error,
+        )
+
+
+@dataclass
+class LevelSummary:
+    rounds: list[RoundSummary] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return median([r.rate for r in self.rounds])
+
+    @property
+    def p50_ms(self) -> float:
+        return median([r.p50_ms for r in self.rounds])
+
+    @property
+    def p99_ms(self) -> float:
+        return median([r.p99_ms for r in self.rounds])
+
+    @property
+    def errors(self) -> int:
+        return sum(r.errors for r in self.rounds)
+
+    def as_json(self) -> dict[str, Any]:
+        errors = [r.first_error for r in self.rounds if r.first_error]
+        return {
+            "qps": self.rate,
+            "p50_ms": self.p50_ms,
+            "p99_ms": self.p99_ms,
+            "errors": self.errors,
+            "first_error": errors[0] if errors else None,
+            "rounds_qps": [r.rate for r in self.rounds],
+            "rounds_p99_ms": [r.p99_ms for r in self.rounds],
+        }
+
+
+@dataclass
+class PointReadResults:
+    levels: list[int]
+    descriptions: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    by_contender: dict[str, dict[int, LevelSummary]] = field(default_factory=dict)
+
+    def summary(self, name: str, level: int) -> LevelSummary | None:
+        return self.by_contender.get(name, {}).get(level)
+
+    def paired_ratio(self, name: str, baseline: str, level: int) -> float:
+        """Median over rounds of (contender / baseline) taken within the same round."""
+        ours, base = self.summary(name, level), self.summary(baseline, level)
+        if ours is None or base is None:
+            return float("nan")
+        pairs = [a.rate / b.rate for a, b in zip(ours.rounds, base.rounds, strict=False) if b.rate]
+        return median(pairs)
+
+
+async def measure_point_reads(
+    contenders: Sequence[Contender],
+    levels: Sequence[int],
+    *,
+    rounds: int,
+    duration: float,
+    warmup: float,
+    max_requests: int,
+    progress: Progress,
+) -> PointReadResults:
+    results = PointReadResults(levels=list(levels))
+    ready: list[Contender] = []
+    for contender in contenders:
+        try:
+            await contender.open()
+            probe = await contender.run(1, 5.0, 1)
+            if probe.completed != 1:
+                raise ContenderUnavailable(f"a first read failed: {probe.first_error}")
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, ContenderUnavailable) else repr(exc)
+            results.skipped[contender.name] = reason
+            progress(f"  skipping {contender.name}: {reason}")
+            await _close_quietly(contender)
+            continue
+        ready.append(contender)
+        results.descriptions[contender.name] = contender.description
+        results.by_contender[contender.name] = {}
+    try:
+        for level in levels:
+            for contender in ready:
+                await contender.run(level, warmup, max_requests)
+            for round_number in range(rounds):
+                shift = round_number % max(1, len(ready))
+                for contender in ready[shift:] + ready[:shift]:
+                    gc.collect()
+                    result = await contender.run(level, duration, max_requests)
+                    summary = results.by_contender[contender.name].setdefault(level, LevelSummary())
+                    summary.rounds.append(RoundSummary.of(result))
+                    progress(
+                        f"  c={level:<5} round {round_number + 1}/{rounds} {contender.name:<25}"
+                        f" {result.rate:>9,.0f} q/s  p99 {result.latency_ms(0.99):8.2f} ms"
+                        + (f"  errors {result.errors}" if result.errors else "")
+                    )
+    finally:
+        for contender in ready:
+            await _close_quietly(contender)
+    return results
+
+
+async def _close_quietly(contender: Contender) -> None:
+    try:
+        await contender.close()
+    except Exception as exc:
+        print(f"bench: closing {contender.name} failed: {exc!r}", file=sys.stderr)

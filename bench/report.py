@@ -1,0 +1,230 @@
+"""Turning measurements into the JSON document, the targets and the printed table.
+
+Ratios are taken between medians measured in the same run; a ratio that cannot be computed
+(contender skipped, section not run) is ``null`` in the JSON and MISSING in the table, never a
+made-up number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from bench.http_e2e import HttpResults
+from bench.point_reads import PointReadResults
+from bench.stats import ratio
+from bench.streaming import StreamResults
+
+__all__ = ["Target", "build_report", "format_table", "json_safe"]
+
+RATIO_LEVEL = 500
+BASELINE = "raw_default"
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    goal: float
+    at_least: bool
+    text: str
+
+    def check(self, value: float | None) -> str:
+        if value is None or not math.isfinite(value):
+            return "MISSING"
+        passed = value >= self.goal if self.at_least else value <= self.goal
+        return "PASS" if passed else "MISS"
+
+
+TARGETS = (
+    Target("execute_vs_raw_default", 1.3, True, "ours >= 1.3x raw driver (default rows)"),
+    Target("execute_vs_raw_tuple", 0.8, True, "ours >= 0.8x raw driver (tuple_factory)"),
+    Target("execute_vs_executor", 2.0, True, "ours >= 2x run_in_executor(session.execute)"),
+    Target("stream_vs_driver_paging", 0.9, True, "stream >= 0.9x driver paging in a thread"),
+    Target("stream_max_loop_stall_ms", 10.0, False, "stream: no loop stall over 10 ms"),
+)
+
+
+def _point_section(points: PointReadResults) -> tuple[dict[str, Any], dict[str, Any]]:
+    level = RATIO_LEVEL if RATIO_LEVEL in points.levels else max(points.levels)
+    flat: dict[str, Any] = {"ratio_level": level}
+    ours = points.summary("ours", level)
+    ours_rate = ours.rate if ours else math.nan
+    for name in ("raw_default", "raw_tuple", "executor", *points.descriptions):
+        if name == "ours":
+            continue
+        other = points.summary(name, level)
+        flat[f"execute_vs_{name}"] = ratio(ours_rate, other.rate if other else math.nan)
+        flat[f"execute_vs_{name}_paired"] = points.paired_ratio("ours", name, level)
+    contenders: dict[str, Any] = {}
+    for name, by_level in points.by_contender.items():
+        levels: dict[str, Any] = {}
+        for lvl, summary in by_level.items():
+            base = points.summary(BASELINE, lvl)
+            levels[str(lvl)] = {
+                **summary.as_json(),
+                "ratio_to_raw_default": ratio(summary.rate, base.rate if base else math.nan),
+            }
+        contenders[name] = {"description": points.descriptions[name], "levels": levels}
+    section = {"levels": points.levels, "contenders": contenders, "skipped": points.skipped}
+    return flat, section
+
+
+def _stream_section(stream: StreamResults) -> tuple[dict[str, Any], dict[str, Any]]:
+    ours = stream.by_contender.get("ours_stream")
+    driver = stream.by_contender.get("driver_paging_thread")
+    flat = {
+        "stream_rows_per_s": ours.rate if ours else math.nan,
+        "driver_paging_rows_per_s": driver.rate if driver else math.nan,
+        "stream_vs_driver_paging": ratio(
+            ours.rate if ours else math.nan, driver.rate if driver else math.nan
+        ),
+        "stream_max_loop_stall_ms": ours.max_stall_ms if ours else math.nan,
+        "driver_paging_max_loop_stall_ms": driver.max_stall_ms if driver else math.nan,
+        "stream_peak_memory_mb": ours.peak_memory_mb if ours else math.nan,
+        "driver_paging_peak_memory_mb": driver.peak_memory_mb if driver else math.nan,
+    }
+    section = {
+        "rows": stream.rows,
+        "fetch_size": stream.fetch_size,
+        "contenders": {name: s.as_json() for name, s in stream.by_contender.items()},
+        "skipped": stream.skipped,
+    }
+    return flat, section
+
+
+def _http_section(http: HttpResults) -> tuple[dict[str, Any], dict[str, Any]]:
+    ours = http.by_app.get("ours_http")
+    sync = http.by_app.get("sync_threadpool_http")
+    flat = {
+        "http_rps": ours.rps if ours else math.nan,
+        "http_p99_ms": ours.p99_ms if ours else math.nan,
+        "http_sync_threadpool_rps": sync.rps if sync else math.nan,
+        "http_sync_threadpool_p99_ms": sync.p99_ms if sync else math.nan,
+        "http_vs_sync_threadpool": ratio(
+            ours.rps if ours else math.nan, sync.rps if sync else math.nan
+        ),
+    }
+    section = {
+        "connections": http.connections,
+        "apps": {name: s.as_json() for name, s in http.by_app.items()},
+    }
+    return flat, section
+
+
+def build_report(
+    meta: dict[str, Any],
+    points: PointReadResults | None,
+    stream: StreamResults | None,
+    http: HttpResults | None,
+) -> dict[str, Any]:
+    """The whole JSON document: headline figures at the top level, details per section."""
+    report: dict[str, Any] = {"meta": meta}
+    for section_name, section in (("point_reads", points), ("stream", stream), ("http", http)):
+        if section is None:
+            continue
+        if isinstance(section, PointReadResults):
+            flat, details = _point_section(section)
+        elif isinstance(section, StreamResults):
+            flat, details = _stream_section(section)
+        else:
+            flat, details = _http_section(section)
+        report.update(flat)
+        report[section_name] = details
+    report["targets"] = [
+        {
+            "key": t.key,
+            "goal": t.goal,
+            "direction": ">=" if t.at_least else "<=",
+            "value": report.get(t.key),
+            "result": t.check(report.get(t.key)),
+            "text": t.text,
+        }
+        for t in TARGETS
+    ]
+    return report
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinity become ``null``: they are not JSON, and mean 'not measured' here."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _num(value: Any, spec: str = ",.0f") -> str:
+    if isinstance(value, int | float) and math.isfinite(value):
+        return format(value, spec)
+    return "-"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    lines: list[str] = []
+    meta = report["meta"]
+    lines.append(f"cassandra-asgi bench ({meta['mode']}) against {meta['target']}")
+    lines.append(
+        f"python {meta['python']}, cassandra-driver {meta['driver']}, {meta['cpus']} CPUs, "
+        f"{meta['started_utc']}"
+    )
+    points = report.get("point_reads")
+    if points:
+        lines.append("")
+        lines.append("One-row prepared reads by key (median of interleaved rounds)")
+        header = (
+            f"{'in flight':>9}  {'contender':<26}{'q/s':>10}{'vs raw':>8}"
+            f"{'p50 ms':>9}{'p99 ms':>9}"
+        )
+        lines.append(header + f"{'errors':>8}")
+        lines.append("-" * (len(header) + 8))
+        for level in points["levels"]:
+            for name, contender in points["contenders"].items():
+                row = contender["levels"].get(str(level))
+                if row is None:
+                    continue
+                lines.append(
+                    f"{level:>9}  {name:<26}{_num(row['qps']):>10}"
+                    f"{_num(row['ratio_to_raw_default'], '.2f'):>8}"
+                    f"{_num(row['p50_ms'], '.2f'):>9}{_num(row['p99_ms'], '.2f'):>9}"
+                    f"{row['errors']:>8}"
+                )
+        for name, reason in points["skipped"].items():
+            lines.append(f"  skipped {name}: {reason}")
+    stream = report.get("stream")
+    if stream:
+        lines.append("")
+        lines.append(
+            f"Streaming {stream['rows']:,} rows (fetch_size {stream['fetch_size']}), median rate,"
+            " worst loop stall"
+        )
+        lines.append(f"{'contender':<26}{'rows/s':>12}{'stall ms':>10}{'peak MB':>9}")
+        for name, row in stream["contenders"].items():
+            lines.append(
+                f"{name:<26}{_num(row['rows_per_s']):>12}"
+                f"{_num(row['max_loop_stall_ms'], '.2f'):>10}"
+                f"{_num(row['peak_traced_memory_mb'], '.1f'):>9}"
+            )
+        for name, reason in stream["skipped"].items():
+            lines.append(f"  skipped {name}: {reason}")
+    http = report.get("http")
+    if http:
+        lines.append("")
+        lines.append(f"HTTP end to end, {http['connections']} keep-alive connections (uvicorn)")
+        lines.append(f"{'app':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+        for name, row in http["apps"].items():
+            lines.append(
+                f"{name:<26}{_num(row['rps']):>10}{_num(row['p50_ms'], '.2f'):>9}"
+                f"{_num(row['p99_ms'], '.2f'):>9}{row['errors']:>8}"
+            )
+    lines.append("")
+    level = report.get("ratio_level", RATIO_LEVEL)
+    lines.append(f"Targets (ratios at {level} in flight, same run)")
+    for target in report["targets"]:
+        lines.append(
+            f"  {target['result']:<8}{target['key']:<28}{_num(target['value'], '.2f'):>8}"
+            f"  (goal {target['direction']} {target['goal']:g}: {target['text']})"
+        )
+    return "\n".join(lines)

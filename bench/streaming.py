@@ -1,0 +1,213 @@
+"""Reading one 200,000-row partition: our async stream against the driver's paging in a thread.
+
+Rate and loop stalls are measured without tracemalloc (it slows allocation-heavy code several
+fold); peak memory comes from one extra, separately traced pass per contender. Every pass runs
+under ``LoopLagProbe`` so a page decoded or fetched on the loop thread shows up as a stall.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import gc
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.dataset import STREAM_QUERY
+from bench.stats import median
+from bench.target import driver_cluster
+from cassandra_asgi.config import CassandraConfig
+
+__all__ = ["StreamResults", "measure_streaming"]
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class StreamRun:
+    rows: int
+    elapsed: float
+    max_stall_ms: float
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.elapsed if self.elapsed > 0 else float("nan")
+
+
+class StreamContender(abc.ABC):
+    name: str
+    description: str
+
+    def __init__(self, config: CassandraConfig, fetch_size: int) -> None:
+        self.config = config
+        self.fetch_size = fetch_size
+
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def read_all(self) -> int:
+        """Read every row of the partition; return how many there were."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def run(self) -> StreamRun:
+        from cassandra_asgi.testing.lag import LoopLagProbe
+
+        async with LoopLagProbe(interval=0.005) as probe:
+            started = time.perf_counter()
+            rows = await self.read_all()
+            elapsed = time.perf_counter() - started
+        return StreamRun(rows, elapsed, probe.max_lag * 1000.0)
+
+
+class OursStream(StreamContender):
+    name = "ours_stream"
+    description = "cassandra_asgi: async for row in session.stream(query, fetch_size=N)"
+
+    async def open(self) -> None:
+        from cassandra_asgi import connect
+
+        self.session: Any = await connect(self.config)
+
+    async def read_all(self) -> int:
+        count = 0
+        async for _row in self.session.stream(STREAM_QUERY, fetch_size=self.fetch_size):
+            count += 1
+        return count
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+class DriverPagingInThread(StreamContender):
+    name = "driver_paging_thread"
+    description = "run_in_executor: iterate session.execute(SimpleStatement(fetch_size=N))"
+
+    async def open(self) -> None:
+        def connect() -> tuple[Any, Any]:
+            cluster = driver_cluster(self.config)
+            return cluster, cluster.connect()
+
+        self.cluster, self.session = await asyncio.to_thread(connect)
+
+    def _count(self) -> int:
+        from cassandra.query import SimpleStatement
+
+        statement = SimpleStatement(STREAM_QUERY, fetch_size=self.fetch_size)
+        count = 0
+        for _row in self.session.execute(statement):
+            count += 1
+        return count
+
+    async def read_all(self) -> int:
+        return await asyncio.get_running_loop().run_in_executor(None, self._count)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.cluster.shutdown)
+
+
+@dataclass
+class StreamSummary:
+    description: str
+    runs: list[StreamRun] = field(default_factory=list)
+    peak_memory_mb: float = float("nan")
+
+    @property
+    def rate(self) -> float:
+        return median([r.rate for r in self.runs])
+
+    @property
+    def max_stall_ms(self) -> float:
+        return max((r.max_stall_ms for r in self.runs), default=float("nan"))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "description": self.description,
+            "rows_per_s": self.rate,
+            "rows": self.runs[0].rows if self.runs else 0,
+            "max_loop_stall_ms": self.max_stall_ms,
+            "peak_traced_memory_mb": self.peak_memory_mb,
+            "rounds_rows_per_s": [r.rate for r in self.runs],
+            "rounds_max_loop_stall_ms": [r.max_stall_ms for r in self.runs],
+        }
+
+
+@dataclass
+class StreamResults:
+    rows: int
+    fetch_size: int
+    by_contender: dict[str, StreamSummary] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+async def _traced_peak_mb(contender: StreamContender) -> float:
+    """Peak Python memory allocated (all threads) while the contender reads everything once."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        baseline, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        await contender.read_all()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return (peak - baseline) / 1e6
+
+
+async def measure_streaming(
+    config: CassandraConfig,
+    *,
+    rows: int,
+    fetch_size: int,
+    rounds: int,
+    measure_memory: bool,
+    progress: Progress,
+) -> StreamResults:
+    results = StreamResults(rows=rows, fetch_size=fetch_size)
+    ready: list[StreamContender] = []
+    candidates: list[StreamContender] = [
+        OursStream(config, fetch_size),
+        DriverPagingInThread(config, fetch_size),
+    ]
+    for contender in candidates:
+        try:
+            await contender.open()
+        except Exception as exc:
+            results.skipped[contender.name] = repr(exc)
+            progress(f"  skipping {contender.name}: {exc!r}")
+            continue
+        ready.append(contender)
+        results.by_contender[contender.name] = StreamSummary(contender.description)
+    try:
+        for contender in ready:  # warm-up: first page decode paths, prepared metadata
+            await contender.read_all()
+        for round_number in range(rounds):
+            order = ready if round_number % 2 == 0 else ready[::-1]
+            for contender in order:
+                gc.collect()
+                run = await contender.run()
+                if run.rows != rows:
+                    raise RuntimeError(f"{contender.name} read {run.rows} rows, expected {rows}")
+                results.by_contender[contender.name].runs.append(run)
+                progress(
+                    f"  stream round {round_number + 1}/{rounds} {contender.name:<22}"
+                    f" {run.rate:>10,.0f} rows/s  max loop stall {run.max_stall_ms:6.2f} ms"
+                )
+        if measure_memory:
+            for contender in ready:
+                peak = await _traced_peak_mb(contender)
+                results.by_contender[contender.name].peak_memory_mb = peak
+                progress(f"  stream {contender.name:<22} peak traced memory {peak:7.2f} MB")
+    finally:
+        for contender in ready:
+            try:
+                await contender.close()
+            except Exception as exc:
+                print(f"bench: closing {contender.name} failed: {exc!r}", file=sys.stderr)
+    return results
