@@ -1,0 +1,173 @@
+"""One driver ``ResponseFuture`` followed through its pages, as something asyncio can await.
+
+A request holds an in-flight slot from the moment it is handed to the driver until the driver
+reports an outcome, even when the task awaiting it was cancelled: the stream id stays in use on
+the connection until then, so releasing the slot earlier would let callers exhaust the stream
+ids and reach the driver's blocking ``borrow_connection`` wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ._core import DRIVER_DEFAULT, SessionCore
+
+__all__ = ["DriverRequest", "PageListener"]
+
+PageListener = Callable[[list[Any], BaseException | None], None]
+_perf_counter = time.perf_counter
+
+
+def _as_rows(result: Any) -> list[Any]:
+    """Normalise what the driver's row factory (or a non-row result) produced into a list."""
+    if result is None:
+        return []
+    if isinstance(result, list):
+        return result
+    if isinstance(result, Mapping) or not isinstance(result, Iterable):
+        return [result]
+    return list(result)
+
+
+class DriverRequest:
+    __slots__ = (
+        "_core",
+        "abandoned",
+        "column_names",
+        "listener",
+        "paging_state",
+        "response_future",
+        "settled",
+        "started",
+        "waiter",
+    )
+
+    def __init__(self, core: SessionCore) -> None:
+        self._core = core
+        self.response_future: Any = None
+        self.waiter: asyncio.Future[list[Any]] | None = None
+        self.listener: PageListener | None = None
+        self.settled = True
+        self.abandoned = False
+        self.started = 0.0
+        self.paging_state: bytes | None = None
+        self.column_names: list[str] | None = None
+
+    def arm(self, listener: PageListener | None = None) -> None:
+        """Prepare for the next outcome; the caller already holds a slot for it."""
+        self.settled = False
+        self.started = _perf_counter()
+        if listener is None:
+            self.waiter = self._core.loop.create_future()
+            self.listener = None
+        else:
+            self.waiter = None
+            self.listener = listener
+
+    def give_back_slot(self, error: BaseException) -> None:
+        """The driver refused the request before taking it: free the slot we reserved."""
+        if not self.settled:
+            self.settled = True
+            self._core.gate.release()
+            self._core.metrics.record(0.0, error)
+
+    def start(self, response_future: Any) -> None:
+        """Follow a future returned by ``execute_async`` (its first page)."""
+        self.response_future = response_future
+        response_future.add_callbacks(self._on_result, self._on_error)
+
+    def fetch_next(self, timeout: Any) -> None:
+        """Ask the driver for the next page; the callbacks already registered fire again."""
+        future = self.response_future
+        # The driver arms its client-side timer once per future; re-arm it for this page so a
+        # page that never arrives still fails with OperationTimedOut.
+        future._timer = None
+        future._start_time = time.time()
+        if timeout is not DRIVER_DEFAULT:
+            future.timeout = timeout
+        future.start_fetching_next_page()
+
+    # -- driver callbacks: any thread -------------------------------------------------------
+    def _on_result(self, result: Any) -> None:
+        self._core.bridge.deliver(self, result, None)
+
+    def _on_error(self, error: BaseException) -> None:
+        self._core.bridge.deliver(self, None, error)
+
+    def _on_abandoned_outcome(self, _outcome: Any) -> None:
+        self._core.bridge.deliver(self, None, None)
+
+    # -- loop thread ------------------------------------------------------------------------
+    def settle(self, result: Any, error: BaseException | None) -> None:
+        if self.settled:  # a duplicate from abandon(): the outcome was already counted
+            return
+        self.settled = True
+        core = self._core
+        core.gate.release()
+        core.metrics.record(_perf_counter() - self.started, error)
+        rows: list[Any] = []
+        if error is None:
+            if self.abandoned:
+                return
+            future = self.response_future
+            self.paging_state = future._paging_state
+            self.column_names = future._col_names
+            rows = result if type(result) is list else _as_rows(result)
+        listener = self.listener
+        if listener is not None:
+            listener(rows, error)
+            return
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            if error is None:
+                waiter.set_result(rows)
+            else:
+                waiter.set_exception(error)
+
+    async def wait(self) -> list[Any]:
+        """Await the outcome; if the awaiting task is cancelled, drop the result when it comes."""
+        waiter = self.waiter
+        assert waiter is not None, "arm() without a listener first"
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if not self.settled:
+                self.abandon()
+            raise
+
+    def abandon(self) -> None:
+        """Nobody wants the outcome any more; keep only what releases the slot."""
+        self.abandoned = True
+        self.listener = None
+        future = self.response_future
+        if future is None or self.settled:
+            return
+        future.clear_callbacks()
+        # If the outcome already arrived this runs at once (here, on the loop thread); if the
+        # original callbacks already queued it, settle() ignores the second delivery.
+        future.add_callbacks(self._on_abandoned_outcome, self._on_abandoned_outcome)
+
+    async def next_page(self, timeout: float | None = None) -> list[Any]:  # noqa: ASYNC109
+        """Fetch the page after the current one (non-blocking ``start_fetching_next_page``)."""
+        core = self._core
+        core.check_usable()
+        if self.abandoned:
+            raise RuntimeError(
+                "an earlier page fetch of this result was cancelled; run the query again with "
+                "paging_state=... to resume"
+            )
+        if not self.settled:
+            raise RuntimeError("a page fetch of this result is already in progress")
+        if self.paging_state is None:
+            raise RuntimeError("there are no more pages (check has_more_pages first)")
+        driver_timeout = await core.admit(timeout, self.response_future.timeout)
+        self.arm()
+        try:
+            self.fetch_next(driver_timeout)
+        except Exception as exc:
+            self.give_back_slot(exc)
+            raise
+        return await self.wait()

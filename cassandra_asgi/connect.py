@@ -1,0 +1,163 @@
+"""``connect(config)``: build a driver ``Cluster`` and open a session without blocking the loop.
+
+``Cluster(...)`` resolves contact points with blocking DNS lookups and ``Cluster.connect()``
+blocks for the control connection, the schema and the pools, so both run on the session's own
+thread. The whole attempt is bounded by ``connect_timeout``; when it fails or times out, the
+half-built cluster is shut down on a background thread once the connect thread lets go of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Generator
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
+from typing import Any
+
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+
+from ._core import SessionCore
+from .config import CassandraConfig
+from .errors import ConnectError
+from .rows import dict_rows, named_tuple_rows, resolve_row_factory, tuple_rows
+from .session import AsyncSession
+
+__all__ = ["ROW_PROFILES", "Connecting", "build_cluster", "connect"]
+
+log = logging.getLogger("cassandra_asgi")
+
+#: Extra execution profiles registered on every cluster: ``execute(..., execution_profile="dict")``.
+ROW_PROFILES = {"named_tuple": named_tuple_rows, "dict": dict_rows, "tuple": tuple_rows}
+
+
+def _profile(config: CassandraConfig, row_factory: Any) -> ExecutionProfile:
+    return ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=config.local_dc)),
+        request_timeout=config.request_timeout,
+        row_factory=row_factory,
+    )
+
+
+def build_cluster(config: CassandraConfig) -> Any:
+    """The driver ``Cluster`` for ``config`` (blocking: resolves contact points with DNS)."""
+    options: dict[str, Any] = dict(config.cluster_options)
+    profiles: dict[Any, ExecutionProfile] = dict(options.pop("execution_profiles", None) or {})
+    if "load_balancing_policy" not in options:
+        profiles.setdefault(EXEC_PROFILE_DEFAULT, _profile(config, resolve_row_factory(
+            config.row_factory)))
+        for name, factory in ROW_PROFILES.items():
+            profiles.setdefault(name, _profile(config, factory))
+    if profiles:
+        options["execution_profiles"] = profiles
+    if config.username is not None:
+        options["auth_provider"] = PlainTextAuthProvider(config.username, config.password)
+    if config.ssl_context is not None:
+        options["ssl_context"] = config.ssl_context
+    if config.protocol_version is not None:
+        options["protocol_version"] = config.protocol_version
+    options.setdefault("connect_timeout", config.connect_timeout)
+    return Cluster(contact_points=list(config.endpoints), **options)
+
+
+def _describe(config: CassandraConfig) -> str:
+    return ", ".join(f"{host}:{port}" for host, port in config.endpoints)
+
+
+class _Attempt:
+    """What the connect thread has built so far, for cleanup if the caller gives up."""
+
+    def __init__(self) -> None:
+        self.cluster: Any = None
+
+    def run(self, config: CassandraConfig) -> tuple[Any, Any]:
+        self.cluster = build_cluster(config)
+        driver_session = self.cluster.connect(config.keyspace)
+        driver_session.default_fetch_size = config.fetch_size
+        driver_session.default_timeout = config.request_timeout  # used by Session.prepare
+        return self.cluster, driver_session
+
+    def discard(self, outcome: Future[tuple[Any, Any]], admin: ThreadPoolExecutor) -> None:
+        """Shut down whatever was built, after the connect thread is done with it."""
+
+        def wait_then_shutdown() -> None:
+            with contextlib.suppress(BaseException):  # cancelled: nothing was started
+                outcome.exception()  # blocks this helper thread until the attempt ends
+            if self.cluster is not None:
+                try:
+                    self.cluster.shutdown()
+                except Exception:
+                    log.exception("cassandra_asgi: shutting down a failed connection attempt")
+            admin.shutdown(wait=False)
+
+        threading.Thread(
+            target=wait_then_shutdown, name="cassandra_asgi-discard", daemon=True
+        ).start()
+
+
+async def _open(config: CassandraConfig) -> AsyncSession:
+    if not isinstance(config, CassandraConfig):
+        raise TypeError(f"connect() expects a CassandraConfig, got {type(config).__name__}")
+    loop = asyncio.get_running_loop()
+    admin = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cassandra_asgi")
+    attempt = _Attempt()
+    outcome = admin.submit(attempt.run, config)
+    where = _describe(config)
+    log.info("connecting to %s (keyspace %s)", where, config.keyspace)
+    try:
+        cluster, driver_session = await asyncio.wait_for(
+            asyncio.wrap_future(outcome), config.connect_timeout
+        )
+    except asyncio.CancelledError:
+        attempt.discard(outcome, admin)
+        raise
+    except TimeoutError:
+        attempt.discard(outcome, admin)
+        raise ConnectError(
+            f"could not connect to {where}: no session within connect_timeout="
+            f"{config.connect_timeout}s"
+        ) from None
+    except Exception as exc:
+        attempt.discard(outcome, admin)
+        raise ConnectError(
+            f"could not connect to {where}: {type(exc).__name__}: {exc}"
+        ) from exc
+    core = SessionCore(loop, config.max_in_flight)
+    log.info("connected to %s (keyspace %s)", where, config.keyspace)
+    return AsyncSession(
+        core, cluster, driver_session, admin, contact_points=tuple(where.split(", "))
+    )
+
+
+class Connecting:
+    """What ``connect()`` returns: await it for a session, or use it with ``async with``."""
+
+    def __init__(self, config: CassandraConfig) -> None:
+        self._config = config
+        self._session: AsyncSession | None = None
+
+    def __await__(self) -> Generator[Any, None, AsyncSession]:
+        return _open(self._config).__await__()
+
+    async def __aenter__(self) -> AsyncSession:
+        self._session = await _open(self._config)
+        return self._session
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def connect(config: CassandraConfig) -> Connecting:
+    """Open an ``AsyncSession``: ``session = await connect(cfg)`` or
+    ``async with connect(cfg) as session: ...`` (closed on exit)."""
+    return Connecting(config)

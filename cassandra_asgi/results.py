@@ -1,0 +1,106 @@
+"""``AsyncResultSet``: one page in hand, further pages on request, never a blocking fetch.
+
+The driver's ``ResultSet`` fetches the next page *synchronously* when iterated past its first
+page, which would freeze the event loop for a round trip. This class never touches a driver
+``ResultSet``: it keeps the rows the driver's callback delivered and asks for more pages with
+the non-blocking ``start_fetching_next_page()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, NoReturn
+
+from ._request import DriverRequest
+
+__all__ = ["AsyncResultSet"]
+
+
+class AsyncResultSet:
+    """The result of ``AsyncSession.execute``: the current page plus paging controls."""
+
+    __slots__ = ("_request", "_rows")
+
+    def __init__(self, request: DriverRequest, rows: list[Any]) -> None:
+        self._request = request
+        self._rows = rows
+
+    @property
+    def current_rows(self) -> list[Any]:
+        """The rows of the page in hand (the first page until ``fetch_next_page()``)."""
+        return self._rows
+
+    @property
+    def column_names(self) -> list[str] | None:
+        """Column names as the server sent them; ``None`` for results without rows."""
+        return self._request.column_names
+
+    @property
+    def has_more_pages(self) -> bool:
+        return self._request.paging_state is not None
+
+    @property
+    def paging_state(self) -> bytes | None:
+        """Opaque token for ``execute(..., paging_state=...)``: resume after this page later."""
+        return self._request.paging_state
+
+    @property
+    def response_future(self) -> Any:
+        """The driver's ``ResponseFuture`` (warnings, tracing, custom payloads). Never call its
+        blocking ``result()`` on the event loop."""
+        return self._request.response_future
+
+    def one(self) -> Any | None:
+        """The first row of the current page, or ``None`` when it is empty."""
+        return self._rows[0] if self._rows else None
+
+    @property
+    def was_applied(self) -> bool:
+        """For a conditional (``IF ...``) statement: whether the server applied it."""
+        names = self.column_names
+        if not names or names[0] != "[applied]" or not self._rows:
+            raise RuntimeError(
+                "was_applied needs the result of a conditional (lightweight transaction) "
+                f"statement, whose first column is [applied]; this result has columns {names}"
+            )
+        row = self._rows[0]
+        return bool(row["[applied]"] if isinstance(row, Mapping) else row[0])
+
+    async def fetch_next_page(self, *, timeout: float | None = None) -> list[Any]:  # noqa: ASYNC109
+        """Replace ``current_rows`` with the next page and return it (``[]`` when none is left)."""
+        if not self.has_more_pages:
+            self._rows = []
+            return self._rows
+        self._rows = await self._request.next_page(timeout)
+        return self._rows
+
+    async def _walk(self) -> AsyncIterator[Any]:
+        for row in self._rows:
+            yield row
+        while self.has_more_pages:
+            for row in await self.fetch_next_page():
+                yield row
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        """Every row from the current page onwards, fetching pages as the loop reaches them."""
+        return self._walk()
+
+    async def all(self) -> list[Any]:
+        """Every row from the current page onwards, as one list (mind the memory)."""
+        rows = list(self._rows)
+        while self.has_more_pages:
+            rows.extend(await self.fetch_next_page())
+        return rows
+
+    def __iter__(self) -> NoReturn:
+        raise TypeError(
+            "AsyncResultSet is not iterable with a plain for loop (that would stop silently at "
+            "the first page): use `async for row in rs` for every row, `await rs.all()`, or "
+            "`rs.current_rows` for the page in hand"
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<AsyncResultSet rows={len(self._rows)} columns={self.column_names} "
+            f"has_more_pages={self.has_more_pages}>"
+        )

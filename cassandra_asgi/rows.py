@@ -1,0 +1,93 @@
+"""Row factories: turn the driver's decoded rows into the objects handlers see.
+
+They run on the driver's reactor thread for every page, so they must be cheap. The driver's own
+``named_tuple_factory`` builds a fresh namedtuple *class* per result, which costs most of the
+client CPU of a small query; here the class is built once per column set and reused.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import namedtuple
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from cassandra.query import _clean_column_name, _sanitize_identifiers
+
+__all__ = [
+    "RowFactory",
+    "dict_rows",
+    "named_tuple_rows",
+    "resolve_row_factory",
+    "tuple_rows",
+]
+
+log = logging.getLogger("cassandra_asgi")
+
+RowFactory = Callable[[list[str], list[Any]], list[Any]]
+
+#: Distinct column sets remembered; ad hoc queries cannot grow the cache without bound.
+_MAX_CACHED_ROW_CLASSES = 1024
+#: ``namedtuple`` called with run-time field names (typed loosely on purpose).
+_make_row_class: Callable[[str, list[str]], type[tuple[Any, ...]]] = namedtuple
+_row_classes: dict[tuple[str, ...], Callable[[Sequence[Any]], tuple[Any, ...]]] = {}
+
+
+def _row_maker(colnames: Sequence[str]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    key = tuple(colnames)
+    try:
+        return _row_classes[key]
+    except KeyError:
+        pass
+    cleaned = [_clean_column_name(name) for name in key]
+    try:
+        row_class = _make_row_class("Row", cleaned)
+    except ValueError:
+        # Same fallback as the driver: names such as ``class`` or duplicates become positional.
+        log.warning(
+            "column names %s are not valid Python identifiers; rows use positional field names "
+            "(alias the columns in the SELECT to choose names)",
+            list(key),
+        )
+        row_class = _make_row_class("Row", _sanitize_identifiers(cleaned))
+    # tuple.__new__ skips namedtuple's Python-level __new__: one C call per row.
+    maker: Callable[[Sequence[Any]], tuple[Any, ...]] = partial(tuple.__new__, row_class)
+    if len(_row_classes) >= _MAX_CACHED_ROW_CLASSES:
+        _row_classes.clear()
+    _row_classes[key] = maker
+    return maker
+
+
+def named_tuple_rows(colnames: list[str], rows: list[Any]) -> list[Any]:
+    """Rows as named tuples (``row.name`` and ``row[0]``), the driver's default shape."""
+    return list(map(_row_maker(colnames), rows))
+
+
+def dict_rows(colnames: list[str], rows: list[Any]) -> list[Any]:
+    """Rows as ``dict`` keyed by the column names exactly as the server sent them."""
+    return [dict(zip(colnames, row, strict=True)) for row in rows]
+
+
+def tuple_rows(colnames: list[str], rows: list[Any]) -> list[Any]:
+    """Rows as plain tuples: the cheapest shape."""
+    return rows
+
+
+_BY_NAME: dict[str, RowFactory] = {
+    "named_tuple": named_tuple_rows,
+    "dict": dict_rows,
+    "tuple": tuple_rows,
+}
+
+
+def resolve_row_factory(choice: str | RowFactory) -> RowFactory:
+    """Map a config value (``"named_tuple"``, ``"dict"``, ``"tuple"``, a callable) to a factory."""
+    if callable(choice):
+        return choice
+    try:
+        return _BY_NAME[choice]
+    except KeyError:
+        raise ValueError(
+            f"row_factory: expected one of {sorted(_BY_NAME)} or a callable, got {choice!r}"
+        ) from None

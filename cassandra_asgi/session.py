@@ -1,0 +1,320 @@
+"""``AsyncSession``: the driver's session, awaited from asyncio without blocking the loop.
+
+Requests go straight to ``Session.execute_async`` on the loop thread (it only encodes and
+writes), and their outcomes come back through the bridge. Only the calls that really block in
+the driver (``prepare``, ``shutdown``) go to the session's own small thread pool, so a busy
+default executor in the application can never delay them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any
+
+from cassandra.cluster import EXEC_PROFILE_DEFAULT
+from cassandra.query import PreparedStatement, SimpleStatement, Statement
+
+from . import _forks
+from ._core import DRIVER_DEFAULT, SessionCore
+from ._request import DriverRequest
+from .metrics import SessionMetrics
+from .results import AsyncResultSet
+from .streaming import RowStream
+
+__all__ = ["DEFAULT_CLOSE_GRACE", "PING_QUERY", "AsyncSession"]
+
+log = logging.getLogger("cassandra_asgi")
+
+#: Seconds ``close()`` waits for in-flight requests before shutting the cluster down.
+DEFAULT_CLOSE_GRACE = 10.0
+#: A query every Cassandra node answers from local state.
+PING_QUERY = "SELECT release_version FROM system.local"
+
+
+class AsyncSession:
+    """Create with ``connect(config)``; bound to the event loop and process that created it."""
+
+    def __init__(
+        self,
+        core: SessionCore,
+        cluster: Any,
+        driver_session: Any,
+        admin: ThreadPoolExecutor,
+        *,
+        contact_points: tuple[str, ...] = (),
+    ) -> None:
+        self._core = core
+        self._cluster = cluster
+        self._driver = driver_session
+        self._admin = admin
+        self._contact_points = contact_points
+        self._prepared: dict[tuple[str | None, str], asyncio.Future[Any]] = {}
+        self._close_task: asyncio.Task[None] | None = None
+
+    # -- properties ------------------------------------------------------------------------
+    @property
+    def keyspace(self) -> str | None:
+        return self._driver.keyspace  # type: ignore[no-any-return]
+
+    @property
+    def in_flight(self) -> int:
+        """Requests handed to the driver and not yet completed by it."""
+        return self._core.gate.in_flight
+
+    @property
+    def metrics(self) -> SessionMetrics:
+        gate = self._core.gate
+        return self._core.metrics.snapshot(
+            in_flight=gate.in_flight, max_in_flight=gate.limit, waiting=gate.waiting
+        )
+
+    @property
+    def closed(self) -> bool:
+        """True as soon as ``close()`` has started: new calls are refused from then on."""
+        return self._core.closing
+
+    @property
+    def driver_session(self) -> Any:
+        """The driver's ``Session`` (escape hatch; its blocking methods must not run here)."""
+        return self._driver
+
+    @property
+    def cluster(self) -> Any:
+        """The driver's ``Cluster`` (escape hatch; metadata, policies)."""
+        return self._cluster
+
+    # -- requests --------------------------------------------------------------------------
+    def _default_timeout(self, execution_profile: Any) -> float | None:
+        if execution_profile is EXEC_PROFILE_DEFAULT or isinstance(execution_profile, str):
+            profile = self._cluster.profile_manager.profiles.get(execution_profile)
+        else:
+            profile = execution_profile
+        return getattr(profile, "request_timeout", None)
+
+    @staticmethod
+    def _statement(query: Any, parameters: Any, fetch_size: int | None) -> tuple[Any, Any]:
+        """Apply a per-call ``fetch_size`` without mutating the caller's statement."""
+        if fetch_size is None:
+            return query, parameters
+        if isinstance(query, str):
+            return SimpleStatement(query, fetch_size=fetch_size), parameters
+        if isinstance(query, PreparedStatement):
+            bound = query.bind(parameters)
+            bound.fetch_size = fetch_size
+            return bound, None
+        if isinstance(query, Statement):
+            statement = copy.copy(query)
+            statement.fetch_size = fetch_size
+            return statement, parameters
+        raise TypeError(
+            "query: expected a CQL string, a Statement or a PreparedStatement, "
+            f"got {type(query).__name__}"
+        )
+
+    async def execute(
+        self,
+        query: Any,
+        parameters: Any = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - handed to the driver's own timer
+        fetch_size: int | None = None,
+        paging_state: bytes | None = None,
+        execution_profile: Any = EXEC_PROFILE_DEFAULT,
+        **driver_kwargs: Any,
+    ) -> AsyncResultSet:
+        """Run one statement and return its first page.
+
+        ``timeout`` (seconds, default: the execution profile's ``request_timeout``) covers any
+        wait for a free in-flight slot plus the driver's request. Driver exceptions propagate
+        unchanged.
+        """
+        core = self._core
+        core.check_usable()
+        statement, parameters = self._statement(query, parameters, fetch_size)
+        if core.gate.try_acquire():  # the common case, without a coroutine call
+            driver_timeout = DRIVER_DEFAULT if timeout is None else timeout
+        else:
+            driver_timeout = await core.admit(timeout, self._default_timeout(execution_profile))
+        request = DriverRequest(core)
+        request.arm()
+        try:
+            future = self._driver.execute_async(
+                statement,
+                parameters,
+                timeout=driver_timeout,
+                execution_profile=execution_profile,
+                paging_state=paging_state,
+                **driver_kwargs,
+            )
+        except Exception as exc:
+            request.give_back_slot(exc)
+            raise
+        request.start(future)
+        rows = await request.wait()
+        return AsyncResultSet(request, rows)
+
+    def stream(
+        self,
+        query: Any,
+        parameters: Any = None,
+        *,
+        fetch_size: int | None = None,
+        prefetch: int = 1,
+        timeout: float | None = None,
+        execution_profile: Any = EXEC_PROFILE_DEFAULT,
+        **driver_kwargs: Any,
+    ) -> RowStream:
+        """Iterate a large result with at most ``prefetch`` unread pages held ahead.
+
+        ``timeout`` applies to each page. Leaving the loop early stops further page fetches;
+        ``async with session.stream(...) as rows:`` stops them at once.
+        """
+        self._core.check_usable()
+        statement, parameters = self._statement(query, parameters, fetch_size)
+        driver = self._driver
+
+        def send_first(request: DriverRequest, driver_timeout: Any) -> None:
+            future = driver.execute_async(
+                statement,
+                parameters,
+                timeout=driver_timeout,
+                execution_profile=execution_profile,
+                **driver_kwargs,
+            )
+            request.start(future)
+
+        return RowStream(
+            self._core,
+            send_first,
+            prefetch=prefetch,
+            timeout=timeout,
+            default_timeout=self._default_timeout(execution_profile),
+        )
+
+    async def prepare(self, query: str) -> Any:
+        """Prepare ``query`` once per keyspace; concurrent callers share one round trip.
+
+        The driver's ``Session.prepare`` blocks (it waits on every up host), so it runs on the
+        session's own thread pool.
+        """
+        core = self._core
+        core.check_usable()
+        if not isinstance(query, str):
+            raise TypeError(f"query: expected a CQL string, got {type(query).__name__}")
+        key = (self._driver.keyspace, query)
+        shared = self._prepared.get(key)
+        if shared is None:
+            shared = core.loop.run_in_executor(self._admin, self._driver.prepare, query)
+            self._prepared[key] = shared
+
+            def forget_failure(done: asyncio.Future[Any]) -> None:
+                # Marks the exception retrieved even if every caller was cancelled, and lets
+                # the next call try again instead of replaying the error forever.
+                failed = done.cancelled() or done.exception() is not None
+                if failed and self._prepared.get(key) is done:
+                    del self._prepared[key]
+
+            shared.add_done_callback(forget_failure)
+        return await asyncio.shield(shared)
+
+    async def execute_concurrent(
+        self,
+        statements_and_parameters: Iterable[Any],
+        *,
+        concurrency: int = 100,
+        raise_on_first_error: bool = True,
+    ) -> list[Any]:
+        """Run many statements with at most ``concurrency`` at a time; results keep input order.
+
+        Items are ``(statement, parameters)`` pairs (or bare statements). With
+        ``raise_on_first_error=False`` a failed statement's exception takes its place in the
+        list instead of being raised.
+        """
+        self._core.check_usable()
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency: expected a positive integer, got {concurrency!r}")
+        items = [
+            item if isinstance(item, tuple) and len(item) == 2 else (item, None)
+            for item in statements_and_parameters
+        ]
+        results: list[Any] = [None] * len(items)
+        pending = iter(enumerate(items))
+
+        async def worker() -> None:
+            for index, (statement, parameters) in pending:
+                try:
+                    results[index] = await self.execute(statement, parameters)
+                except Exception as exc:
+                    if raise_on_first_error:
+                        raise
+                    results[index] = exc
+
+        workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(items)))]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        return results
+
+    async def ping(self) -> float:
+        """Round-trip seconds of a trivial query: a health check that touches the cluster."""
+        started = time.perf_counter()
+        await self.execute(PING_QUERY)
+        return time.perf_counter() - started
+
+    # -- lifetime --------------------------------------------------------------------------
+    async def close(self, grace: float = DEFAULT_CLOSE_GRACE) -> None:
+        """Refuse new calls, let in-flight requests finish (up to ``grace`` seconds), then shut
+        the cluster down off the loop. Safe to call repeatedly and concurrently."""
+        core = self._core
+        if core.generation != _forks.current_generation():
+            # In a forked child the driver's threads are gone and its sockets belong to the
+            # parent: just refuse further use here.
+            core.closing = True
+            return
+        if asyncio.get_running_loop() is not core.loop:
+            raise core.wrong_loop_error()
+        if self._close_task is None:
+            core.closing = True
+            self._close_task = core.loop.create_task(self._shutdown(grace))
+        await asyncio.shield(self._close_task)
+
+    async def _shutdown(self, grace: float) -> None:
+        gate = self._core.gate
+        if not await gate.wait_idle(grace):
+            log.warning(
+                "closing the session with %d requests still in flight after %.1fs",
+                gate.in_flight,
+                grace,
+            )
+        try:
+            await self._core.loop.run_in_executor(self._admin, self._cluster.shutdown)
+        finally:
+            self._admin.shutdown(wait=False)
+        log.info("cassandra_asgi session to %s closed", ",".join(self._contact_points))
+
+    async def __aenter__(self) -> AsyncSession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._core.closing else "open"
+        return (
+            f"<AsyncSession {state} contact_points={','.join(self._contact_points)} "
+            f"keyspace={self.keyspace} in_flight={self.in_flight}>"
+        )
