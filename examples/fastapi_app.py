@@ -1,0 +1,148 @@
+"""Notes service on FastAPI: CRUD, token paging and an NDJSON stream over one session.
+
+Run it against the embedded server with ``python examples/demo.py``, or against your own
+cluster with ``CASSANDRA_CONTACT_POINTS=127.0.0.1 uvicorn fastapi_app:app --app-dir examples``.
+
+The session is opened in the app's lifespan (once per worker process, after any fork) rather
+than by ``CassandraMiddleware`` because startup needs it: the schema is created and every
+statement prepared before the first request is accepted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, TypedDict
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from notes import MAX_PAGE_SIZE, MAX_SEED, InvalidPageToken, Note, Notes, keyspace_for
+from pydantic import BaseModel, Field
+
+from cassandra_asgi import AsyncSession, CassandraConfig, connect
+from cassandra_asgi.adapters.asgi import get_session
+
+
+class State(TypedDict):
+    """What the lifespan hands to every request as ``request.state``."""
+
+    cassandra: AsyncSession
+    notes: Notes
+
+
+class NoteIn(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(max_length=10_000)
+
+
+class NoteOut(BaseModel):
+    id: uuid.UUID
+    title: str
+    body: str
+
+    @classmethod
+    def of(cls, note: Note) -> NoteOut:
+        return cls(id=note.id, title=note.title, body=note.body)
+
+
+class NotePageOut(BaseModel):
+    items: list[NoteOut]
+    next_page: str | None = Field(description="Pass back as ?page= for the next page")
+
+
+def cassandra_session(request: Request) -> AsyncSession:
+    """The app-lifetime session, never a per-request one.
+
+    FastAPI >= 0.106 finishes ``yield`` dependencies before background tasks run, so a
+    dependency that closed its session on exit would pull it from under them.
+    """
+    return get_session(request)
+
+
+def notes_table(request: Request) -> Notes:
+    notes = getattr(request.state, "notes", None)
+    if not isinstance(notes, Notes):
+        raise RuntimeError("request.state.notes is missing: the app's lifespan did not run")
+    return notes
+
+
+Session = Annotated[AsyncSession, Depends(cassandra_session)]
+NotesTable = Annotated[Notes, Depends(notes_table)]
+
+
+def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> FastAPI:
+    """Build the app; ``config`` defaults to ``CassandraConfig.from_env()``.
+
+    ``seed`` rows are generated at startup when the table is empty (the demo uses this).
+    """
+    config = config or CassandraConfig.from_env()
+    keyspace = keyspace_for(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        # Connect without a keyspace: on a fresh cluster it does not exist yet.
+        async with connect(config.replace(keyspace=None)) as session:
+            notes = await Notes.create(session, keyspace)
+            if seed and await notes.is_empty():
+                await notes.seed(seed)
+            yield {"cassandra": session, "notes": notes}
+
+    app = FastAPI(title="cassandra-asgi notes (FastAPI)", lifespan=lifespan)
+
+    @app.get("/health")
+    async def health(session: Session) -> dict[str, float | str]:
+        return {"status": "ok", "cassandra_rtt_ms": round(await session.ping() * 1000, 3)}
+
+    @app.post("/notes", status_code=status.HTTP_201_CREATED)
+    async def add_note(note: NoteIn, notes: NotesTable) -> NoteOut:
+        return NoteOut.of(await notes.add(note.title, note.body))
+
+    @app.get("/notes")
+    async def list_notes(
+        notes: NotesTable,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
+        page: Annotated[str | None, Query(description="next_page of the previous call")] = None,
+    ) -> NotePageOut:
+        try:
+            result = await notes.page(limit, page)
+        except InvalidPageToken as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+        return NotePageOut(items=[NoteOut.of(n) for n in result.notes], next_page=result.next_page)
+
+    # Declared before /notes/{note_id} so that "stream" and "seed" are not taken for ids.
+    @app.get("/notes/stream", response_class=StreamingResponse)
+    async def stream_notes(notes: NotesTable) -> StreamingResponse:
+        return StreamingResponse(notes.ndjson(), media_type="application/x-ndjson")
+
+    @app.post("/notes/seed", status_code=status.HTTP_201_CREATED)
+    async def seed_notes(
+        notes: NotesTable, count: Annotated[int, Query(ge=1, le=MAX_SEED)] = 1000
+    ) -> dict[str, int]:
+        return {"inserted": await notes.seed(count)}
+
+    @app.get("/notes/{note_id}")
+    async def get_note(note_id: uuid.UUID, notes: NotesTable) -> NoteOut:
+        note = await notes.get(note_id)
+        if note is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "note not found")
+        return NoteOut.of(note)
+
+    @app.put("/notes/{note_id}")
+    async def put_note(note_id: uuid.UUID, note: NoteIn, notes: NotesTable) -> NoteOut:
+        return NoteOut.of(await notes.put(note_id, note.title, note.body))
+
+    @app.delete("/notes/{note_id}", status_code=status.HTTP_204_NO_CONTENT)
+    async def delete_note(note_id: uuid.UUID, notes: NotesTable) -> Response:
+        await notes.delete(note_id)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    return app
+
+
+app = create_app()
+
+if __name__ == "__main__":
+    import uvicorn
+
+    uvicorn.run(app, host="127.0.0.1", port=8000)
