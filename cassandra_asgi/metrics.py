@@ -7,6 +7,7 @@ recent latencies, so a long-lived process neither grows memory nor averages away
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +52,7 @@ class SessionMetrics:
 
 def _percentile(ordered: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an already sorted, non-empty list."""
-    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))
     return ordered[rank]
 
 
@@ -64,11 +65,9 @@ class MetricsRecorder:
         self.requests = 0
         self.errors = 0
         self.errors_by_type: dict[str, int] = {}
-        self._latencies: list[float] = []
-        self._next = 0
         if window < 1:
             raise ValueError("window must be positive")
-        self._latencies = [0.0] * window
+        self._latencies: list[float] = [0.0] * window
         self._next = 0
 
     def record(self, seconds: float, error: BaseException | None) -> None:
