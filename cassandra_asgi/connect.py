@@ -78,7 +78,9 @@ class _Attempt:
         self.cluster = build_cluster(config)
         driver_session = self.cluster.connect(config.keyspace)
         driver_session.default_fetch_size = config.fetch_size
-        driver_session.default_timeout = config.request_timeout  # used by Session.prepare
+        # Session.prepare() waits this long; the public setter refuses to change it once
+        # execution profiles are in use, although prepare() still reads it.
+        driver_session._default_timeout = config.request_timeout
         return self.cluster, driver_session
 
     def discard(self, outcome: Future[tuple[Any, Any]], admin: ThreadPoolExecutor) -> None:

@@ -50,7 +50,7 @@ class AsyncResultSet:
         blocking ``result()`` on the event loop."""
         return self._request.response_future
 
-    def one(self) -> Any | None:
+    def one(self) -> Any:
         """The first row of the current page, or ``None`` when it is empty."""
         return self._rows[0] if self._rows else None
 
