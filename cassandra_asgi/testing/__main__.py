@@ -1,0 +1,52 @@
+"""``python -m cassandra_asgi.testing --host 127.0.0.1 --port 9042``: serve until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from .server import CQLServer
+
+__all__ = ["main"]
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with CQLServer(
+        args.host, args.port, username=args.username, password=args.password
+    ) as server:
+        print(f"listening on {server.host}:{server.port}", flush=True)
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m cassandra_asgi.testing",
+        description=(
+            "In-memory CQL server for tests and demos (not a database: data lives in memory)."
+        ),
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9042, help="0 picks a free port")
+    parser.add_argument(
+        "--username", default=None, help="require PasswordAuthenticator with this user"
+    )
+    parser.add_argument("--password", default=None)
+    args = parser.parse_args(argv)
+    if (args.username is None) != (args.password is None):
+        parser.error("--username and --password must be given together")
+    try:
+        asyncio.run(_serve(args))
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,614 @@
+"""The asyncio CQL server: connections, request dispatch, lifecycle and fault injection.
+
+Each connection parses frames as they arrive and answers each stream on its own, so a slow
+(latency-injected) request never holds back the others; replies may leave out of order,
+exactly as the protocol allows. A test/demo server, never a database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from .engine import Engine, SessionState
+from .faults import FAULT_ERRORS, FaultRules, Outcome, Rule, build_error, compile_pattern
+from .protocol import (
+    HEADER,
+    MAX_BODY_LENGTH,
+    OPCODE_NAMES,
+    SUPPORTED_VERSIONS,
+    BadCredentials,
+    BodyReader,
+    CQLError,
+    Opcode,
+    ProtocolViolation,
+    ServerFailure,
+    encode_frame,
+    read_query_parameters,
+    string,
+    value_bytes,
+)
+from .protocol import string_multimap as _string_multimap
+
+__all__ = ["CQLServer"]
+
+log = logging.getLogger("cassandra_asgi.testing")
+
+_AUTHENTICATOR = "org.apache.cassandra.auth.PasswordAuthenticator"
+_SUPPORTED = {"CQL_VERSION": ["3.4.4"], "COMPRESSION": [], "PROTOCOL_VERSIONS": ["3/v3", "4/v4"]}
+_HEADER_SIZE = HEADER.size
+_QUERY_OPS = (Opcode.QUERY, Opcode.PREPARE, Opcode.EXECUTE, Opcode.BATCH)
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection. Runs on the server's loop only."""
+
+    def __init__(self, server: CQLServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.version = 0
+        self.started = False
+        self.authenticated = server.username is None
+        self.session = SessionState()
+        self.events: set[str] = set()
+        self.out: list[bytes] = []
+        self.closing = False
+
+    # asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.server._connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server._connections.discard(self)
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        buffer = self.buffer
+        buffer += data
+        try:
+            while len(buffer) >= _HEADER_SIZE and not self.closing:
+                version, flags, stream, opcode, length = HEADER.unpack_from(buffer, 0)
+                if not self._header_ok(version, flags, stream, length):
+                    break
+                end = _HEADER_SIZE + length
+                if len(buffer) < end:
+                    break
+                body = bytes(buffer[_HEADER_SIZE:end])
+                del buffer[:end]
+                self._request(stream, opcode, body)
+        except Exception:  # the server must survive anything a client sends
+            log.exception("unexpected error while reading a frame; closing the connection")
+            self._fatal(0, ServerFailure("internal error while reading the request"))
+        self.flush()
+
+    # framing
+    def _header_ok(self, version: int, flags: int, stream: int, length: int) -> bool:
+        if version & 0x80:
+            self._fatal(
+                stream, ProtocolViolation("Invalid message: the response flag is set on a request")
+            )
+            return False
+        version &= 0x7F
+        if version not in SUPPORTED_VERSIONS:
+            self._fatal(
+                stream,
+                ProtocolViolation(
+                    f"Invalid or unsupported protocol version ({version}); supported versions "
+                    f"are ({', '.join(f'{v}/v{v}' for v in SUPPORTED_VERSIONS)})"
+                ),
+                version=max(SUPPORTED_VERSIONS),
+            )
+            return False
+        if self.version and version != self.version:
+            self._fatal(
+                stream,
+                ProtocolViolation(
+                    f"Invalid message version. Got {version} but previous messages on this "
+                    f"connection had version {self.version}"
+                ),
+            )
+            return False
+        if length < 0 or length > MAX_BODY_LENGTH:
+            self._fatal(stream, ProtocolViolation(f"Invalid frame body length {length}"))
+            return False
+        if flags & 0x01:
+            self._fatal(
+                stream, ProtocolViolation("Compression was not negotiated (the server offers none)")
+            )
+            return False
+        self.version = version
+        return True
+
+    def _fatal(self, stream: int, error: CQLError, version: int | None = None) -> None:
+        """Answer a broken frame with an error, then close: the stream is out of sync."""
+        self.out.append(
+            encode_frame(version or self.version or 4, stream, Opcode.ERROR, error.encode_body())
+        )
+        self.closing = True
+        self.buffer.clear()
+
+    def flush(self) -> None:
+        transport = self.transport
+        if self.out and transport is not None:
+            transport.write(b"".join(self.out) if len(self.out) > 1 else self.out[0])
+        self.out.clear()
+        if self.closing and transport is not None:
+            transport.close()
+
+    def send(self, stream: int, opcode: int, body: bytes) -> None:
+        """Write a late reply (after injected latency) straight to the socket."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(encode_frame(self.version, stream, opcode, body))
+
+    # requests
+    def _request(self, stream: int, opcode: int, body: bytes) -> None:
+        server = self.server
+        name = OPCODE_NAMES.get(opcode, f"0x{opcode:02X}")
+        counts = server._counts
+        counts[name] = counts.get(name, 0) + 1
+        if opcode in _QUERY_OPS and server._faults.rules:
+            outcome = self._fault_outcome(opcode, body)
+            if outcome is not None:
+                self._faulted(stream, opcode, body, outcome)
+                return
+        self.out.append(self._answer(stream, opcode, body))
+
+    def _answer(self, stream: int, opcode: int, body: bytes) -> bytes:
+        try:
+            reply_op, reply = self._dispatch(opcode, body)
+        except ProtocolViolation as error:
+            self.closing = True
+            return encode_frame(self.version, stream, Opcode.ERROR, error.encode_body())
+        except CQLError as error:
+            return encode_frame(self.version, stream, Opcode.ERROR, error.encode_body())
+        except Exception as exc:
+            log.exception("internal error answering %s", OPCODE_NAMES.get(opcode, opcode))
+            failure = ServerFailure(
+                f"internal error in the in-memory server: {type(exc).__name__}: {exc}"
+            )
+            return encode_frame(self.version, stream, Opcode.ERROR, failure.encode_body())
+        return encode_frame(self.version, stream, reply_op, reply)
+
+    def _fault_outcome(self, opcode: int, body: bytes) -> Outcome | None:
+        try:
+            texts = self._texts(opcode, body)
+        except Exception:
+            return None
+        return self.server._faults.evaluate(texts)
+
+    def _texts(self, opcode: int, body: bytes) -> tuple[str, ...]:
+        reader = BodyReader(body)
+        if opcode in (Opcode.QUERY, Opcode.PREPARE):
+            return (reader.long_string(),)
+        engine = self.server._engine
+        if opcode == Opcode.EXECUTE:
+            text = engine.statement_text(reader.short_bytes())
+            return (text,) if text is not None else ()
+        reader.u8()
+        texts = []
+        for _ in range(reader.u16()):
+            kind = reader.u8()
+            if kind == 0:
+                texts.append(reader.long_string())
+            else:
+                found = engine.statement_text(reader.short_bytes())
+                if found is not None:
+                    texts.append(found)
+            for _ in range(reader.u16()):
+                reader.value()
+        return tuple(texts)
+
+    def _faulted(self, stream: int, opcode: int, body: bytes, outcome: Outcome) -> None:
+        if outcome.blackhole:
+            return
+        rule = outcome.error
+
+        def reply() -> None:
+            if rule is not None:
+                consistency = _consistency_of(opcode, body)
+                error = build_error(rule.error, consistency, rule.message)
+                self.send(stream, Opcode.ERROR, error.encode_body())
+                return
+            frame = self._answer(stream, opcode, body)
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(frame)
+                if self.closing:
+                    transport.close()
+
+        if outcome.latency > 0:
+            asyncio.get_running_loop().call_later(outcome.latency, reply)
+        else:
+            reply()
+
+    def _dispatch(self, opcode: int, body: bytes) -> tuple[int, bytes]:
+        reader = BodyReader(body)
+        engine = self.server._engine
+        if opcode == Opcode.EXECUTE or opcode == Opcode.QUERY:
+            self._require_ready()
+            if opcode == Opcode.EXECUTE:
+                statement_id = reader.short_bytes()
+                params = read_query_parameters(reader)
+                return Opcode.RESULT, engine.execute(statement_id, params, self.session)
+            text = reader.long_string()
+            params = read_query_parameters(reader)
+            return Opcode.RESULT, engine.query(text, params, self.session)
+        if opcode == Opcode.PREPARE:
+            self._require_ready()
+            return Opcode.RESULT, engine.prepare(reader.long_string(), self.session, self.version)
+        if opcode == Opcode.BATCH:
+            self._require_ready()
+            return Opcode.RESULT, self._batch(reader)
+        if opcode == Opcode.OPTIONS:
+            return Opcode.SUPPORTED, _string_multimap(_SUPPORTED)
+        if opcode == Opcode.STARTUP:
+            options = reader.string_map()
+            if "CQL_VERSION" not in options:
+                raise ProtocolViolation("Missing value CQL_VERSION in STARTUP message")
+            if options.get("COMPRESSION"):
+                raise ProtocolViolation(f"Unknown compression algorithm: {options['COMPRESSION']}")
+            self.started = True
+            if self.authenticated:
+                return Opcode.READY, b""
+            return Opcode.AUTHENTICATE, string(_AUTHENTICATOR)
+        if opcode == Opcode.AUTH_RESPONSE:
+            if not self.started:
+                raise ProtocolViolation(
+                    "Unexpected message AUTH_RESPONSE, expecting STARTUP or OPTIONS"
+                )
+            token = reader.blob() or b""
+            if self._credentials_ok(token):
+                self.authenticated = True
+                return Opcode.AUTH_SUCCESS, value_bytes(None)
+            user = (
+                token.split(b"\x00")[1].decode("utf-8", "replace")
+                if token.count(b"\x00") >= 2
+                else "?"
+            )
+            raise BadCredentials(f"Provided username {user} and/or password are incorrect")
+        if opcode == Opcode.REGISTER:
+            self._require_ready()
+            self.events.update(reader.string_list())
+            return Opcode.READY, b""
+        raise ProtocolViolation(f"Unknown or unexpected opcode 0x{opcode:02X} in a request")
+
+    def _require_ready(self) -> None:
+        if not self.started:
+            raise ProtocolViolation("Unexpected message, expecting STARTUP or OPTIONS")
+        if not self.authenticated:
+            raise ProtocolViolation(
+                "Unexpected message before authentication completed, expecting AUTH_RESPONSE"
+            )
+
+    def _credentials_ok(self, token: bytes) -> bool:
+        parts = token.split(b"\x00")
+        if len(parts) != 3:
+            return False
+        server = self.server
+        assert server.username is not None
+        assert server.password is not None
+        return parts[1] == server.username.encode("utf-8") and parts[2] == server.password.encode(
+            "utf-8"
+        )
+
+    def _batch(self, reader: BodyReader) -> bytes:
+        batch_type = reader.u8()
+        if batch_type > 2:
+            raise ProtocolViolation(f"Invalid BATCH type {batch_type}")
+        if batch_type == 2:
+            from .cql import Unsupported
+
+            raise Unsupported("COUNTER BATCH")
+        members: list[tuple[str | bytes, list[Any]]] = []
+        for _ in range(reader.u16()):
+            kind = reader.u8()
+            target: str | bytes
+            if kind == 0:
+                target = reader.long_string()
+            elif kind == 1:
+                target = reader.short_bytes()
+            else:
+                raise ProtocolViolation(
+                    f"Invalid query kind in BATCH messages. Must be 0 or 1 but got {kind}"
+                )
+            values = [reader.value() for _ in range(reader.u16())]
+            members.append((target, values))
+        reader.u16()  # consistency: every level is trivially met by a single node
+        flags = reader.u8()
+        if flags & 0x10:
+            reader.u16()
+        if flags & 0x20:
+            reader.i64()
+        return self.server._engine.batch(members, self.session)
+
+    def push_event(self, body: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing() and "SCHEMA_CHANGE" in self.events:
+            transport.write(
+                encode_frame(self.version, -1, Opcode.EVENT, string("SCHEMA_CHANGE") + body)
+            )
+
+
+def _consistency_of(opcode: int, body: bytes) -> int:
+    """The consistency level a request asked for (reported back in injected errors)."""
+    try:
+        reader = BodyReader(body)
+        if opcode == Opcode.QUERY:
+            reader.long_string()
+            return reader.u16()
+        if opcode == Opcode.EXECUTE:
+            reader.short_bytes()
+            return reader.u16()
+    except CQLError:
+        pass
+    return 1  # ONE
+
+
+class CQLServer:
+    """In-memory CQL native-protocol server for tests and demos (never a database).
+
+    ``with CQLServer() as srv`` runs it on a background thread with its own loop;
+    ``async with CQLServer() as srv`` runs it on the current loop. Data is kept across
+    ``go_down()``/``come_up()`` and across ``stop()``/``start()``.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if (username is None) != (password is None):
+            raise ValueError("username and password must be given together")
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.ssl_context = ssl_context
+        advertised = "127.0.0.1" if host in ("", "0.0.0.0", "::", "localhost") else host
+        self._engine = Engine(advertised)
+        self._engine.schema_listeners.append(self._push_schema_event)
+        self._faults = FaultRules()
+        self._counts: dict[str, int] = {}
+        self._connections: set[_Connection] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._owns_loop = False
+        self._pending_listen: asyncio.Task[None] | None = None
+
+    # --- properties ----------------------------------------------------------------------
+
+    @property
+    def contact_point(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def requests(self) -> dict[str, int]:
+        """Requests seen so far by opcode name ("QUERY", "EXECUTE", ...), a snapshot copy."""
+        return dict(self._counts)
+
+    def reset_counters(self) -> None:
+        self._counts = {}
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(512)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        return sock
+
+    async def _listen(self, sock: socket.socket) -> None:
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _Connection(self), sock=sock, ssl=self.ssl_context
+        )
+
+    async def __aenter__(self) -> CQLServer:
+        if self._loop is not None:
+            raise RuntimeError("CQLServer is already running")
+        self._loop = asyncio.get_running_loop()
+        self._owns_loop = False
+        await self._listen(self._bind())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close_now()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+        self._server = None
+        self._loop = None
+
+    def __enter__(self) -> CQLServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Serve on a background thread (returns once listening)."""
+        if self._loop is not None:
+            raise RuntimeError("CQLServer is already running")
+        sock = self._bind()
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._listen(sock))
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+        self._loop = loop
+        self._owns_loop = True
+        self._thread = threading.Thread(target=run, name=f"CQLServer:{self.port}", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if failure:
+            self._loop = None
+            raise failure[0]
+
+    def stop(self) -> None:
+        """Stop a background-thread server (data is kept for a later start())."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if thread is threading.current_thread():
+            raise RuntimeError("stop() cannot be called from the server's own thread")
+
+        def shutdown() -> None:
+            self._close_now()
+            loop.stop()
+
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(shutdown)
+        thread.join(10)
+        self._loop = None
+        self._thread = None
+        self._server = None
+
+    def _close_now(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self._connections):
+            if connection.transport is not None:
+                connection.transport.abort()
+        self._connections.clear()
+
+    def _on_loop(self, action: Callable[[], None]) -> None:
+        """Run ``action`` on the server loop; from another thread, wait (briefly) for it."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("CQLServer is not running")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            action()
+            return
+        done = threading.Event()
+        errors: list[BaseException] = []
+
+        def wrapped() -> None:
+            try:
+                action()
+            except BaseException as exc:  # reported to the caller below
+                errors.append(exc)
+            finally:
+                done.set()
+
+        loop.call_soon_threadsafe(wrapped)
+        if not done.wait(5):
+            raise TimeoutError("the CQLServer loop did not respond within 5 s")
+        if errors:
+            raise errors[0]
+
+    # --- fault injection -----------------------------------------------------------------
+
+    def add_latency(self, seconds: float, pattern: str | None = None) -> None:
+        """Delay matching requests by ``seconds`` without delaying any other stream."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise ValueError(f"seconds must be a non-negative number, got {seconds!r}")
+        self._faults.add(Rule("latency", compile_pattern(pattern), seconds=float(seconds)))
+
+    def fail(self, error: str, pattern: str | None = None, message: str | None = None) -> None:
+        """Answer matching requests with the given Cassandra error."""
+        if error not in FAULT_ERRORS:
+            raise ValueError(f"unknown error {error!r}; choose one of {sorted(FAULT_ERRORS)}")
+        self._faults.add(Rule("fail", compile_pattern(pattern), error=error, message=message))
+
+    def blackhole(self, pattern: str | None = None) -> None:
+        """Accept matching requests and never answer them."""
+        self._faults.add(Rule("blackhole", compile_pattern(pattern)))
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def drop_connections(self) -> None:
+        """Close every client connection now (the server keeps listening)."""
+        self._on_loop(self._abort_connections)
+
+    def _abort_connections(self) -> None:
+        for connection in list(self._connections):
+            if connection.transport is not None:
+                connection.transport.abort()
+
+    def go_down(self) -> None:
+        """Stop listening and drop every connection; data is kept for come_up()."""
+
+        def down() -> None:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+            self._abort_connections()
+
+        self._on_loop(down)
+
+    def come_up(self) -> None:
+        """Listen again on the same port after go_down()."""
+        if self._server is not None:
+            return
+        sock = self._bind()
+        loop = self._loop
+        if loop is None:
+            sock.close()
+            raise RuntimeError("CQLServer is not running")
+
+        def up() -> None:
+            task = loop.create_task(self._listen(sock))
+            self._pending_listen = task
+
+        self._on_loop(up)
+
+    def _push_schema_event(self, body: bytes) -> None:
+        for connection in list(self._connections):
+            connection.push_event(body)
+
+    def __repr__(self) -> str:
+        state = "running" if self._loop is not None else "stopped"
+        return f"<CQLServer {self.contact_point} {state}>"

@@ -1,0 +1,249 @@
+"""The in-memory data: keyspaces, tables, partitions and rows of serialized cells.
+
+Cells stay in the exact bytes a client sent, so answering a read copies bytes instead of
+re-encoding values. Partitions are found by their serialized (routing) key and ordered by the
+Murmur3 token, like Cassandra; clustering keys are decoded only to keep rows sorted.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from cassandra.murmur3 import murmur3
+
+from .datatypes import CQLType, compare_key, type_name
+
+__all__ = ["Column", "Keyspace", "Partition", "Row", "Store", "Table", "routing_key"]
+
+_SHORT = struct.Struct(">H")
+
+
+def routing_key(parts: list[bytes]) -> bytes:
+    """The serialized partition key, as the driver computes it for token-aware routing."""
+    if len(parts) == 1:
+        return parts[0]
+    return b"".join(_SHORT.pack(len(part)) + part + b"\x00" for part in parts)
+
+
+@dataclass(slots=True)
+class Column:
+    name: str
+    cql_type: CQLType
+    kind: str  # partition_key | clustering | regular | static
+    position: int  # within its kind, -1 for regular columns
+    descending: bool = False
+
+    @property
+    def type_text(self) -> str:
+        return type_name(self.cql_type)
+
+
+class _Descending:
+    """Wraps a sort key so that it orders in reverse (for CLUSTERING ORDER BY ... DESC)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+    def __lt__(self, other: _Descending) -> bool:
+        result: bool = other.key < self.key
+        return result
+
+    def __gt__(self, other: _Descending) -> bool:
+        result: bool = other.key > self.key
+        return result
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __le__(self, other: _Descending) -> bool:
+        return not self > other
+
+    def __ge__(self, other: _Descending) -> bool:
+        return not self < other
+
+
+@dataclass(slots=True)
+class Row:
+    """Cells by column name; ``expiry`` holds the TTL deadline of cells that have one."""
+
+    cells: dict[str, bytes] = field(default_factory=dict)
+    expiry: dict[str, float] | None = None
+    marker: bool = False  # written by INSERT: the row exists even with every cell null
+    marker_expiry: float | None = None
+
+    def live_cells(self, now: float) -> dict[str, bytes]:
+        if self.expiry is None:
+            return self.cells
+        return {
+            name: value
+            for name, value in self.cells.items()
+            if self.expiry.get(name, now + 1) > now
+        }
+
+    def is_live(self, now: float) -> bool:
+        if self.marker and (self.marker_expiry is None or self.marker_expiry > now):
+            return True
+        if self.expiry is None:
+            return bool(self.cells)
+        return any(self.expiry.get(name, now + 1) > now for name in self.cells)
+
+    def set_cell(self, name: str, value: bytes | None, deadline: float | None) -> None:
+        if value is None:
+            self.cells.pop(name, None)
+            if self.expiry is not None:
+                self.expiry.pop(name, None)
+            return
+        self.cells[name] = value
+        if deadline is not None:
+            if self.expiry is None:
+                self.expiry = {}
+            self.expiry[name] = deadline
+        elif self.expiry is not None:
+            self.expiry.pop(name, None)
+
+
+@dataclass(slots=True)
+class Partition:
+    key: bytes
+    key_parts: list[bytes]
+    token: int
+    rows: dict[tuple[bytes, ...], Row] = field(default_factory=dict)
+    static: Row = field(default_factory=Row)
+    _sorted: list[tuple[Any, tuple[bytes, ...]]] | None = None
+
+    def sorted_rows(self, table: Table) -> list[tuple[Any, tuple[bytes, ...]]]:
+        """(sort key, clustering bytes) in clustering order, rebuilt lazily after inserts."""
+        if self._sorted is None:
+            self._sorted = sorted(
+                ((table.clustering_sort_key(ck), ck) for ck in self.rows),
+                key=lambda item: item[0],
+            )
+        return self._sorted
+
+    def add_row(self, ck: tuple[bytes, ...]) -> Row:
+        row = self.rows.get(ck)
+        if row is None:
+            row = self.rows[ck] = Row()
+            self._sorted = None
+        return row
+
+    def remove_row(self, ck: tuple[bytes, ...]) -> None:
+        if self.rows.pop(ck, None) is not None:
+            self._sorted = None
+
+
+class Table:
+    """Schema plus data of one table. Columns keep their declaration order for ``*``."""
+
+    def __init__(
+        self,
+        keyspace: str,
+        name: str,
+        columns: list[Column],
+        options: dict[str, Any] | None = None,
+        *,
+        read_only: bool = False,
+    ) -> None:
+        self.keyspace = keyspace
+        self.name = name
+        self.columns = {column.name: column for column in columns}
+        self.partition_key = sorted(
+            (c for c in columns if c.kind == "partition_key"), key=lambda c: c.position
+        )
+        self.clustering = sorted(
+            (c for c in columns if c.kind == "clustering"), key=lambda c: c.position
+        )
+        regular = [c for c in columns if c.kind in ("regular", "static")]
+        # Cassandra lists non-key columns of `SELECT *` alphabetically after the key columns.
+        self.star_columns = [
+            *self.partition_key,
+            *self.clustering,
+            *sorted(regular, key=lambda c: c.name),
+        ]
+        self.options = options or {}
+        self.read_only = read_only
+        self.partitions: dict[bytes, Partition] = {}
+        self._token_order: list[tuple[int, bytes]] | None = None
+        self._clustering_types = [(c.cql_type, c.descending) for c in self.clustering]
+
+    def clustering_sort_key(self, ck: tuple[bytes, ...]) -> tuple[Any, ...]:
+        keys: list[Any] = []
+        for (cql_type, descending), value in zip(self._clustering_types, ck, strict=True):
+            key = compare_key(cql_type, value)
+            keys.append(_Descending(key) if descending else key)
+        return tuple(keys)
+
+    def partition(self, key_parts: list[bytes], *, create: bool) -> Partition | None:
+        key = routing_key(key_parts)
+        found = self.partitions.get(key)
+        if found is None and create:
+            found = Partition(key, key_parts, murmur3(key))
+            self.partitions[key] = found
+            self._token_order = None
+        return found
+
+    def drop_partition(self, key: bytes) -> None:
+        if self.partitions.pop(key, None) is not None:
+            self._token_order = None
+
+    def partitions_in_token_order(self) -> list[Partition]:
+        if self._token_order is None:
+            self._token_order = sorted((p.token, p.key) for p in self.partitions.values())
+        partitions = self.partitions
+        return [partitions[key] for _, key in self._token_order if key in partitions]
+
+    def position_after(self, order: list[tuple[int, bytes]], token: int, key: bytes) -> int:
+        return bisect.bisect_right(order, (token, key))
+
+    def truncate(self) -> None:
+        self.partitions.clear()
+        self._token_order = None
+
+    def cleanup_partition(self, partition: Partition, now: float) -> None:
+        """Forget rows that are gone, so deleted data does not linger in scans."""
+        dead = [ck for ck, row in partition.rows.items() if not row.is_live(now)]
+        for ck in dead:
+            partition.remove_row(ck)
+        if not partition.rows and not partition.static.is_live(now):
+            self.drop_partition(partition.key)
+
+
+@dataclass(slots=True)
+class Keyspace:
+    name: str
+    replication: dict[str, str]
+    durable_writes: bool = True
+    tables: dict[str, Table] = field(default_factory=dict)
+    read_only: bool = False
+
+
+class Store:
+    """Every keyspace; ``schema_epoch`` changes on each DDL so cached plans can notice."""
+
+    def __init__(self) -> None:
+        self.keyspaces: dict[str, Keyspace] = {}
+        self.schema_epoch = 0
+
+    def table(self, keyspace: str, name: str) -> Table | None:
+        ks = self.keyspaces.get(keyspace)
+        if ks is None:
+            return None
+        return ks.tables.get(name)
+
+    def user_tables(self) -> Iterator[Table]:
+        for ks in self.keyspaces.values():
+            yield from ks.tables.values()
+
+
+def now() -> float:
+    return time.time()

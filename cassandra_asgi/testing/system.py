@@ -1,0 +1,293 @@
+"""The ``system`` and ``system_schema`` keyspaces that the driver reads to learn the cluster.
+
+They are ordinary read-only tables in the store, refilled after every schema change, so the
+driver's own queries (with their WHERE clauses) go through the normal SELECT path. The node
+claims Cassandra 3.11 so the driver uses its ``system_schema`` parser (SchemaParserV3).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from . import cql
+from .datatypes import PROTOCOL_VERSION, parse_type
+from .protocol import Invalid
+from .store import Column, Keyspace, Row, Store, Table
+
+__all__ = ["RELEASE_VERSION", "SystemTables"]
+
+RELEASE_VERSION = "3.11.16"
+CQL_VERSION = "3.4.4"
+PARTITIONER = "org.apache.cassandra.dht.Murmur3Partitioner"
+DATA_CENTER = "datacenter1"
+RACK = "rack1"
+CLUSTER_NAME = "cassandra-asgi in-memory"
+_LOCAL_STRATEGY = {"class": "org.apache.cassandra.locator.LocalStrategy"}
+_NUM_TOKENS = 8
+
+_SYSTEM_TABLES = {
+    "system": [
+        """CREATE TABLE local (key text PRIMARY KEY, bootstrapped text, broadcast_address inet,
+           cluster_name text, cql_version text, data_center text, gossip_generation int,
+           host_id uuid, listen_address inet, native_protocol_version text, partitioner text,
+           rack text, release_version text, rpc_address inet, schema_version uuid,
+           thrift_version text, tokens set<text>, truncated_at map<uuid, blob>)""",
+        """CREATE TABLE peers (peer inet PRIMARY KEY, data_center text, host_id uuid,
+           preferred_ip inet, rack text, release_version text, rpc_address inet,
+           schema_version uuid, tokens set<text>)""",
+        """CREATE TABLE peers_v2 (peer inet, peer_port int, data_center text, host_id uuid,
+           native_address inet, native_port int, preferred_ip inet, preferred_port int,
+           rack text, release_version text, schema_version uuid, tokens set<text>,
+           PRIMARY KEY ((peer), peer_port))""",
+    ],
+    "system_schema": [
+        """CREATE TABLE keyspaces (keyspace_name text PRIMARY KEY, durable_writes boolean,
+           replication frozen<map<text, text>>)""",
+        """CREATE TABLE tables (keyspace_name text, table_name text,
+           bloom_filter_fp_chance double, caching frozen<map<text, text>>, cdc boolean,
+           comment text, compaction frozen<map<text, text>>, compression frozen<map<text, text>>,
+           crc_check_chance double, dclocal_read_repair_chance double,
+           default_time_to_live int, extensions frozen<map<text, blob>>, flags frozen<set<text>>,
+           gc_grace_seconds int, id uuid, max_index_interval int,
+           memtable_flush_period_in_ms int, min_index_interval int, read_repair_chance double,
+           speculative_retry text, PRIMARY KEY (keyspace_name, table_name))""",
+        """CREATE TABLE columns (keyspace_name text, table_name text, column_name text,
+           clustering_order text, column_name_bytes blob, kind text, position int, type text,
+           PRIMARY KEY (keyspace_name, table_name, column_name))""",
+        """CREATE TABLE dropped_columns (keyspace_name text, table_name text, column_name text,
+           dropped_time timestamp, type text,
+           PRIMARY KEY (keyspace_name, table_name, column_name))""",
+        """CREATE TABLE triggers (keyspace_name text, table_name text, trigger_name text,
+           options frozen<map<text, text>>,
+           PRIMARY KEY (keyspace_name, table_name, trigger_name))""",
+        """CREATE TABLE views (keyspace_name text, view_name text, base_table_id uuid,
+           base_table_name text, include_all_columns boolean, where_clause text,
+           PRIMARY KEY (keyspace_name, view_name))""",
+        """CREATE TABLE types (keyspace_name text, type_name text, field_names frozen<list<text>>,
+           field_types frozen<list<text>>, PRIMARY KEY (keyspace_name, type_name))""",
+        """CREATE TABLE functions (keyspace_name text, function_name text,
+           argument_types frozen<list<text>>, argument_names frozen<list<text>>, body text,
+           called_on_null_input boolean, language text, return_type text,
+           PRIMARY KEY (keyspace_name, function_name, argument_types))""",
+        """CREATE TABLE aggregates (keyspace_name text, aggregate_name text,
+           argument_types frozen<list<text>>, final_func text, initcond text, return_type text,
+           state_func text, state_type text,
+           PRIMARY KEY (keyspace_name, aggregate_name, argument_types))""",
+        """CREATE TABLE indexes (keyspace_name text, table_name text, index_name text,
+           kind text, options frozen<map<text, text>>,
+           PRIMARY KEY (keyspace_name, table_name, index_name))""",
+    ],
+}
+
+_TABLE_DEFAULTS: dict[str, Any] = {
+    "bloom_filter_fp_chance": 0.01,
+    "caching": {"keys": "ALL", "rows_per_partition": "NONE"},
+    "cdc": False,
+    "comment": "",
+    "compaction": {
+        "class": "org.apache.cassandra.db.compaction.SizeTieredCompactionStrategy",
+        "max_threshold": "32",
+        "min_threshold": "4",
+    },
+    "compression": {
+        "chunk_length_in_kb": "64",
+        "class": "org.apache.cassandra.io.compress.LZ4Compressor",
+    },
+    "crc_check_chance": 1.0,
+    "dclocal_read_repair_chance": 0.1,
+    "default_time_to_live": 0,
+    "extensions": {},
+    "flags": ["compound"],
+    "gc_grace_seconds": 864000,
+    "max_index_interval": 2048,
+    "memtable_flush_period_in_ms": 0,
+    "min_index_interval": 128,
+    "read_repair_chance": 0.0,
+    "speculative_retry": "99PERCENTILE",
+}
+
+
+def build_table(keyspace: str, stmt: cql.CreateTable, *, read_only: bool = False) -> Table:
+    """A Table from a parsed CREATE TABLE (validation messages follow Cassandra's)."""
+    declared: dict[str, cql.ColumnSpec] = {}
+    for spec in stmt.columns:
+        if spec.name in declared:
+            raise_invalid(f"Multiple definition of identifier {spec.name}")
+        declared[spec.name] = spec
+    if not stmt.partition_key:
+        raise_invalid("No PRIMARY KEY specifed (exactly one required)")
+    key_names = [*stmt.partition_key, *stmt.clustering]
+    for name in key_names:
+        if name not in declared:
+            raise_invalid(f"Unknown definition {name} referenced in PRIMARY KEY")
+    if len(set(key_names)) != len(key_names):
+        raise_invalid("A column cannot be part of the PRIMARY KEY twice")
+    order = stmt.options.pop("_clustering_order", [])
+    if order and order != stmt.clustering[: len(order)]:
+        raise_invalid(
+            "The order of columns in the CLUSTERING ORDER directive must be the "
+            "one of the clustering key"
+        )
+    columns: list[Column] = []
+    for spec in stmt.columns:
+        try:
+            cql_type = parse_type(spec.type_text)
+        except ValueError as exc:
+            raise_invalid(str(exc))
+        if spec.name in stmt.partition_key:
+            kind, position = "partition_key", stmt.partition_key.index(spec.name)
+        elif spec.name in stmt.clustering:
+            kind, position = "clustering", stmt.clustering.index(spec.name)
+        else:
+            kind, position = ("static" if spec.static else "regular"), -1
+        if spec.static and kind != "static":
+            raise_invalid(f"Static column {spec.name} cannot be part of the PRIMARY KEY")
+        if spec.static and not stmt.clustering:
+            raise_invalid(
+                "Static columns are only useful (and thus allowed) if the table has at "
+                "least one clustering column"
+            )
+        if (
+            kind in ("partition_key", "clustering")
+            and cql_type.typename in ("list", "set", "map")
+            and "frozen" not in spec.type_text
+        ):
+            raise_invalid(
+                f"Invalid non-frozen collection type for PRIMARY KEY component {spec.name}"
+            )
+        columns.append(Column(spec.name, cql_type, kind, position, spec.name in stmt.descending))
+    for name in stmt.descending:
+        if name not in stmt.clustering:
+            raise_invalid(
+                f"Only clustering key columns can be defined in CLUSTERING ORDER directive ({name})"
+            )
+    unknown = sorted(set(stmt.options) - set(_TABLE_DEFAULTS))
+    if unknown:
+        raise_invalid(f"Unknown property '{unknown[0]}'")
+    options = dict(stmt.options)
+    return Table(keyspace, stmt.name, columns, options, read_only=read_only)
+
+
+def raise_invalid(message: str) -> Any:
+    raise Invalid(message)
+
+
+class SystemTables:
+    """Owns the system keyspaces' contents and the node's identity."""
+
+    def __init__(self, store: Store, address: str) -> None:
+        self.store = store
+        self.address = address
+        self.host_id = uuid.uuid4()
+        self.schema_version = uuid.uuid4()
+        step = 2**64 // _NUM_TOKENS
+        self.tokens = [str(-(2**63) + step * i + step // 2) for i in range(_NUM_TOKENS)]
+        for ks_name, definitions in _SYSTEM_TABLES.items():
+            keyspace = Keyspace(ks_name, dict(_LOCAL_STRATEGY), True, read_only=True)
+            store.keyspaces[ks_name] = keyspace
+            for text in definitions:
+                stmt = cql.parse(" ".join(text.split()))
+                assert isinstance(stmt, cql.CreateTable)
+                stmt.options = {}
+                keyspace.tables[stmt.name] = build_table(ks_name, stmt, read_only=True)
+        self.refresh()
+
+    def schema_changed(self) -> None:
+        self.schema_version = uuid.uuid4()
+        self.store.schema_epoch += 1
+        self.refresh()
+
+    def refresh(self) -> None:
+        store = self.store
+        for table in store.keyspaces["system_schema"].tables.values():
+            table.truncate()
+        local = self._table("system", "local")
+        local.truncate()
+        _put(
+            local,
+            {
+                "key": "local",
+                "bootstrapped": "COMPLETED",
+                "broadcast_address": self.address,
+                "cluster_name": CLUSTER_NAME,
+                "cql_version": CQL_VERSION,
+                "data_center": DATA_CENTER,
+                "gossip_generation": 1,
+                "host_id": self.host_id,
+                "listen_address": self.address,
+                "native_protocol_version": "4",
+                "partitioner": PARTITIONER,
+                "rack": RACK,
+                "release_version": RELEASE_VERSION,
+                "rpc_address": self.address,
+                "schema_version": self.schema_version,
+                "thrift_version": "20.1.0",
+                "tokens": self.tokens,
+            },
+        )
+        keyspaces = self._table("system_schema", "keyspaces")
+        tables = self._table("system_schema", "tables")
+        columns = self._table("system_schema", "columns")
+        for keyspace in store.keyspaces.values():
+            _put(
+                keyspaces,
+                {
+                    "keyspace_name": keyspace.name,
+                    "durable_writes": keyspace.durable_writes,
+                    "replication": keyspace.replication,
+                },
+            )
+            for table in keyspace.tables.values():
+                values = dict(_TABLE_DEFAULTS)
+                values.update(table.options)
+                values.update(
+                    {
+                        "keyspace_name": keyspace.name,
+                        "table_name": table.name,
+                        "id": uuid.uuid5(uuid.NAMESPACE_OID, f"{keyspace.name}.{table.name}"),
+                    }
+                )
+                _put(tables, values)
+                for column in table.columns.values():
+                    order = "none"
+                    if column.kind == "clustering":
+                        order = "desc" if column.descending else "asc"
+                    _put(
+                        columns,
+                        {
+                            "keyspace_name": keyspace.name,
+                            "table_name": table.name,
+                            "column_name": column.name,
+                            "clustering_order": order,
+                            "column_name_bytes": column.name.encode("utf-8"),
+                            "kind": column.kind,
+                            "position": column.position,
+                            "type": column.type_text,
+                        },
+                    )
+
+    def _table(self, keyspace: str, name: str) -> Table:
+        table = self.store.table(keyspace, name)
+        assert table is not None
+        return table
+
+
+def _put(table: Table, values: dict[str, Any]) -> None:
+    """Insert one row given as Python values, serialized with the driver's codecs."""
+
+    def encode(name: str) -> bytes:
+        column = table.columns[name]
+        data: bytes = column.cql_type.serialize(values[name], PROTOCOL_VERSION)
+        return data
+
+    parts = [encode(c.name) for c in table.partition_key]
+    ck = tuple(encode(c.name) for c in table.clustering)
+    partition = table.partition(parts, create=True)
+    assert partition is not None
+    row: Row = partition.add_row(ck)
+    row.marker = True
+    for name, value in values.items():
+        column = table.columns[name]
+        if column.kind in ("regular", "static") and value is not None:
+            row.cells[name] = encode(name)
