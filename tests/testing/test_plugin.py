@@ -25,9 +25,8 @@ def test_keyspace_fixture_creates_a_keyspace_that_exists(
     cluster = Cluster(**driver_cluster_kwargs(cassandra_config))
     try:
         session = cluster.connect()
-        rows = session.execute(
-            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = %s", (keyspace,)
-        )
+        query = "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = %s"
+        rows = session.execute(query, (keyspace,))
         assert [row[0] for row in rows] == [keyspace]
     finally:
         cluster.shutdown()
