@@ -27,7 +27,16 @@ DRIVER_DEFAULT: Any = _NOT_SET
 
 
 class SessionCore:
-    __slots__ = ("bridge", "closing", "gate", "generation", "loop", "metrics")
+    __slots__ = (
+        "bridge",
+        "closing",
+        "gate",
+        "generation",
+        "loop",
+        "metrics",
+        "pending",
+        "shut_down",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, max_in_flight: int) -> None:
         self.loop = loop
@@ -36,6 +45,10 @@ class SessionCore:
         self.gate = InFlightGate(loop, max_in_flight)
         self.metrics = MetricsRecorder()
         self.closing = False
+        self.shut_down = False
+        #: Requests in the driver's hands (``DriverRequest``), to fail them if the cluster is
+        #: shut down under them: the driver never completes those.
+        self.pending: set[Any] = set()
         self.generation = _forks.current_generation()
 
     def check_usable(self) -> None:
@@ -70,6 +83,9 @@ class SessionCore:
             return DRIVER_DEFAULT if timeout is None else timeout
         budget = default_timeout if timeout is None else timeout
         waited = await self.gate.acquire(budget)
+        if self.shut_down:  # queued before close(), but the grace period ran out
+            self.gate.release()
+            raise SessionClosedError("the session was closed while this call waited for a slot")
         if budget is None:
             return None
         return max(budget - waited, 0.001)

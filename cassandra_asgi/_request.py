@@ -77,6 +77,7 @@ class DriverRequest:
     def start(self, response_future: Any) -> None:
         """Follow a future returned by ``execute_async`` (its first page)."""
         self.response_future = response_future
+        self._core.pending.add(self)
         response_future.add_callbacks(self._on_result, self._on_error)
 
     def fetch_next(self, timeout: Any) -> None:
@@ -88,6 +89,7 @@ class DriverRequest:
         future._start_time = time.time()
         if timeout is not DRIVER_DEFAULT:
             future.timeout = timeout
+        self._core.pending.add(self)
         future.start_fetching_next_page()
 
     # -- driver callbacks: any thread -------------------------------------------------------
@@ -106,6 +108,7 @@ class DriverRequest:
             return
         self.settled = True
         core = self._core
+        core.pending.discard(self)
         core.gate.release()
         core.metrics.record(_perf_counter() - self.started, error)
         rows: list[Any] = []

@@ -23,6 +23,7 @@ from cassandra.query import PreparedStatement, SimpleStatement, Statement
 from . import _forks
 from ._core import DRIVER_DEFAULT, SessionCore
 from ._request import DriverRequest
+from .errors import SessionClosedError
 from .metrics import SessionMetrics
 from .results import AsyncResultSet
 from .streaming import RowStream
@@ -299,6 +300,17 @@ class AsyncSession:
             await self._core.loop.run_in_executor(self._admin, self._cluster.shutdown)
         finally:
             self._admin.shutdown(wait=False)
+            self._core.shut_down = True
+            # The driver never completes requests cut off by its shutdown: fail them here so
+            # their callers do not wait forever.
+            for request in list(self._core.pending):
+                request.settle(
+                    None,
+                    SessionClosedError(
+                        f"the session was closed while this request was in flight "
+                        f"(it outlived the {grace}s grace period)"
+                    ),
+                )
         log.info("cassandra_asgi session to %s closed", ",".join(self._contact_points))
 
     async def __aenter__(self) -> AsyncSession:

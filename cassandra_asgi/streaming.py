@@ -16,6 +16,7 @@ from typing import Any
 
 from ._core import DRIVER_DEFAULT, SessionCore
 from ._request import DriverRequest
+from .errors import SessionClosedError
 
 __all__ = ["RowStream"]
 
@@ -64,6 +65,9 @@ class RowStream:
             return
         if len(self._pages) >= self._prefetch and self._reader is None:
             return
+        if self._core.closing:
+            self._fail(SessionClosedError("the session was closed before the stream finished"))
+            return
         self._fetching = True
         if self._core.gate.try_acquire():
             self._send(DRIVER_DEFAULT if self._timeout is None else self._timeout)
@@ -83,8 +87,10 @@ class RowStream:
             self._fetching = False
             self._fail(error)
             return
-        if self._closed:
+        if self._closed or self._core.shut_down:
             self._core.gate.release()
+            if not self._closed:
+                self._fail(SessionClosedError("the session was closed before the stream finished"))
             return
         if self._budget is None:
             self._send(None)

@@ -1,0 +1,75 @@
+"""close(): refuse new calls, let in-flight requests finish, shut down off the loop, once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from cassandra_asgi import CassandraConfig, SessionClosedError, connect
+
+from .conftest import server_config
+
+PING = "SELECT release_version FROM system.local"
+
+
+async def test_every_call_after_close_raises_session_closed_error(
+    cassandra_config: CassandraConfig,
+) -> None:
+    session = await connect(cassandra_config)
+    await session.close()
+    assert session.closed
+    with pytest.raises(SessionClosedError):
+        await session.execute(PING)
+    with pytest.raises(SessionClosedError):
+        await session.prepare(PING)
+    with pytest.raises(SessionClosedError):
+        session.stream(PING)
+    with pytest.raises(SessionClosedError):
+        await session.ping()
+    with pytest.raises(SessionClosedError):
+        await session.execute_concurrent([PING])
+
+
+async def test_close_is_idempotent_and_safe_to_call_concurrently(
+    cassandra_config: CassandraConfig,
+) -> None:
+    session = await connect(cassandra_config)
+    await asyncio.gather(session.close(), session.close(), session.close())
+    await session.close()
+    assert session.closed
+
+
+async def test_session_is_an_async_context_manager(cassandra_config: CassandraConfig) -> None:
+    session = await connect(cassandra_config)
+    async with session as same:
+        assert same is session
+    assert session.closed
+
+
+@pytest.mark.memory_only
+async def test_close_lets_in_flight_requests_finish(cql_server: Any) -> None:
+    cql_server.add_latency(0.2, pattern="system.local")
+    session = await connect(server_config(cql_server))
+    running = asyncio.ensure_future(session.execute(PING))
+    await asyncio.sleep(0.05)
+    await session.close()
+    assert (await running).one() is not None
+    assert session.in_flight == 0
+
+
+@pytest.mark.memory_only
+async def test_close_stops_waiting_after_the_grace_period(cql_server: Any) -> None:
+    session = await connect(server_config(cql_server))
+    cql_server.blackhole(pattern="system.local")
+    stuck = asyncio.ensure_future(session.execute(PING, timeout=30))
+    await asyncio.sleep(0.05)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await session.close(grace=0.2)
+    assert loop.time() - started < 5
+    # The request abandoned by the shutdown fails instead of hanging.
+    done, _ = await asyncio.wait({stuck}, timeout=10)
+    assert stuck in done
+    assert stuck.exception() is not None

@@ -1,0 +1,44 @@
+"""The event loop never stalls: connect, prepare, paging and close with a slow server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cassandra_asgi import connect
+from cassandra_asgi.testing.lag import LoopLagProbe
+
+from .conftest import server_config
+
+#: A stall longer than this means something blocked the loop (every server reply takes 200 ms).
+MAX_STALL = 0.020
+
+
+@pytest.mark.memory_only
+@pytest.mark.slow
+async def test_no_loop_stall_while_connecting_preparing_paging_and_closing(
+    cql_server: Any,
+) -> None:
+    # Set up data before the latency is injected.
+    async with connect(server_config(cql_server)) as setup:
+        await setup.execute(
+            "CREATE KEYSPACE lag WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        await setup.execute("CREATE TABLE lag.t (p int, c int, PRIMARY KEY (p, c))")
+        insert = await setup.prepare("INSERT INTO lag.t (p, c) VALUES (0, ?)")
+        await setup.execute_concurrent([(insert, (c,)) for c in range(30)])
+    cql_server.add_latency(0.2)
+    config = server_config(cql_server, keyspace="lag", connect_timeout=60)
+    async with LoopLagProbe(interval=0.005) as probe:
+        session = await connect(config)
+        select = await session.prepare("SELECT c FROM t WHERE p = ?")
+        rs = await session.execute(select, (0,), fetch_size=10)
+        rows = await rs.all()
+        streamed = [row.c async for row in session.stream("SELECT c FROM t", fetch_size=10)]
+        await session.close()
+    assert [row.c for row in rows] == list(range(30))
+    assert streamed == list(range(30))
+    assert probe.samples > 50
+    assert probe.max_lag < MAX_STALL, f"the loop stalled for {probe.max_lag * 1000:.1f} ms"
