@@ -1,0 +1,171 @@
+"""Wire-level behaviour: version negotiation, malformed frames, concurrency, fuzzing."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from cassandra.cluster import Session
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cassandra_asgi.testing import CQLServer
+
+pytestmark = pytest.mark.memory_only
+
+HEADER = struct.Struct(">BBhBi")
+OPTIONS, STARTUP, QUERY, ERROR, SUPPORTED, READY = 0x05, 0x01, 0x07, 0x00, 0x06, 0x02
+
+
+def frame(opcode: int, body: bytes = b"", *, version: int = 4, stream: int = 0) -> bytes:
+    return HEADER.pack(version, 0, stream, opcode, len(body)) + body
+
+
+def startup_body() -> bytes:
+    items = [b"CQL_VERSION", b"3.0.0"]
+    return struct.pack(">H", 1) + b"".join(struct.pack(">H", len(i)) + i for i in items)
+
+
+def read_frame(sock: socket.socket) -> tuple[int, int, int, bytes]:
+    """(version, stream, opcode, body) of the next response frame."""
+    head = _read_exact(sock, HEADER.size)
+    version, _flags, stream, opcode, length = HEADER.unpack(head)
+    return version, stream, opcode, _read_exact(sock, length)
+
+
+def _read_exact(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("closed by the server")
+        data += chunk
+    return data
+
+
+def is_closed(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except (ConnectionError, TimeoutError):
+        return True
+
+
+def error_of(body: bytes) -> tuple[int, str]:
+    code, length = struct.unpack_from(">iH", body)
+    return code, body[6 : 6 + length].decode()
+
+
+def connect(server: CQLServer) -> socket.socket:
+    sock = socket.create_connection((server.host, server.port), timeout=5)
+    return sock
+
+
+def assert_serving(server: CQLServer) -> None:
+    with connect(server) as sock:
+        sock.sendall(frame(OPTIONS))
+        assert read_frame(sock)[2] == SUPPORTED
+
+
+def test_v5_gets_a_protocol_error_naming_the_supported_versions(server: CQLServer) -> None:
+    with connect(server) as sock:
+        sock.sendall(frame(OPTIONS, version=5, stream=7))
+        version, stream, opcode, body = read_frame(sock)
+        assert (version & 0x7F, stream, opcode) == (4, 7, ERROR)
+        code, message = error_of(body)
+        assert code == 0x000A
+        assert "unsupported protocol version (5)" in message
+
+
+def test_malformed_body_gets_a_protocol_error_and_the_connection_closes(
+    server: CQLServer,
+) -> None:
+    with connect(server) as sock:
+        sock.sendall(frame(STARTUP, startup_body()))
+        assert read_frame(sock)[2] == READY
+        sock.sendall(frame(QUERY, b"\x00\x00\x10\x00abc", stream=3))  # string longer than body
+        _version, stream, opcode, body = read_frame(sock)
+        assert (stream, opcode, error_of(body)[0]) == (3, ERROR, 0x000A)
+        assert is_closed(sock)
+    assert_serving(server)
+
+
+def test_query_before_startup_is_refused(server: CQLServer) -> None:
+    with connect(server) as sock:
+        sock.sendall(frame(QUERY, struct.pack(">i", 3) + b"abc" + b"\x00\x01\x00"))
+        _version, _stream, opcode, body = read_frame(sock)
+        assert opcode == ERROR
+        assert "STARTUP" in error_of(body)[1]
+
+
+def test_absurd_body_length_is_refused_without_waiting_for_it(server: CQLServer) -> None:
+    with connect(server) as sock:
+        sock.sendall(HEADER.pack(4, 0, 1, OPTIONS, 2**30))
+        _version, _stream, opcode, body = read_frame(sock)
+        assert opcode == ERROR
+        assert "length" in error_of(body)[1]
+        assert is_closed(sock)
+
+
+def test_many_concurrent_streams_on_one_connection(session: Session) -> None:
+    session.execute("CREATE TABLE t (k int PRIMARY KEY, v int)")
+    insert = session.prepare("INSERT INTO t (k, v) VALUES (?, ?)")
+    futures = [session.execute_async(insert, (i, i * 2)) for i in range(2000)]
+    for future in futures:
+        future.result()
+    select = session.prepare("SELECT v FROM t WHERE k = ?")
+    reads = [session.execute_async(select, (i,)) for i in range(2000)]
+    assert [f.result().one().v for f in reads] == [i * 2 for i in range(2000)]
+
+
+def test_many_connections_at_once(server: CQLServer) -> None:
+    def handshake(_: int) -> int:
+        with connect(server) as sock:
+            sock.sendall(frame(STARTUP, startup_body(), stream=1))
+            return read_frame(sock)[2]
+
+    with ThreadPoolExecutor(16) as pool:
+        assert set(pool.map(handshake, range(64))) == {READY}
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(garbage=st.binary(min_size=1, max_size=300))
+def test_random_bytes_never_break_the_server(server: CQLServer, garbage: bytes) -> None:
+    with connect(server) as sock:
+        sock.settimeout(0.05)
+        sock.sendall(garbage)
+        try:
+            while sock.recv(4096):
+                pass
+        except (TimeoutError, ConnectionError):
+            pass
+    assert_serving(server)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    started=st.booleans(),
+    opcode=st.integers(0, 20),
+    stream=st.integers(0, 32767),
+    body=st.binary(max_size=200),
+)
+def test_random_well_framed_requests_get_an_answer_or_a_clean_close(
+    server: CQLServer, started: bool, opcode: int, stream: int, body: bytes
+) -> None:
+    with connect(server) as sock:
+        sock.settimeout(2)
+        if started:
+            sock.sendall(frame(STARTUP, startup_body()))
+            assert read_frame(sock)[2] == READY
+        sock.sendall(frame(opcode, body, stream=stream))
+        try:
+            _version, answered_stream, _opcode, _body = read_frame(sock)
+            assert answered_stream == stream
+        except ConnectionError:
+            pass
+    assert_serving(server)
