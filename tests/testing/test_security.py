@@ -40,7 +40,7 @@ def secured() -> Iterator[CQLServer]:
 def _cluster(server: CQLServer, **options: object) -> Cluster:
     return Cluster(
         [server.host], port=server.port, load_balancing_policy=RoundRobinPolicy(), **options
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_right_credentials_connect(secured: CQLServer) -> None:

@@ -1,0 +1,160 @@
+"""What the in-memory server costs per query, compared with one driver client.
+
+``python -m bench.server_cost [--queries 20000] [--concurrency 100] [--json]``
+
+The server runs in its own process (``python -m cassandra_asgi.testing``); this process
+drives prepared one-row SELECTs by key through the real driver (``execute_async`` with the
+next request issued from each callback, default row factory). CPU time is read for both
+processes around the measured run: the server's from ``/proc/<pid>/stat`` (user + system),
+the client's with ``time.process_time()`` (every thread, the driver's reactor included).
+The issue's target: server CPU per query at most a third of the client's (ratio <= 0.33).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "measure"]
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / _TICKS
+
+
+def _start_server() -> tuple[subprocess.Popen[str], int]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cassandra_asgi.testing", "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if not line.startswith("listening on "):
+        process.kill()
+        raise RuntimeError(f"the in-memory server did not start (said {line!r})")
+    return process, int(line.rsplit(":", 1)[1])
+
+
+def _drive(session: Any, prepared: Any, queries: int, concurrency: int, keys: int) -> None:
+    """Issue ``queries`` executions, ``concurrency`` at a time, chaining from callbacks."""
+    done = threading.Event()
+    lock = threading.Lock()
+    state = {"issued": 0, "finished": 0, "errors": 0}
+
+    def issue() -> None:
+        with lock:
+            if state["issued"] >= queries:
+                return
+            number = state["issued"]
+            state["issued"] += 1
+        future = session.execute_async(prepared, (number % keys,))
+        future.add_callbacks(on_result, on_error)
+
+    def finish() -> None:
+        with lock:
+            state["finished"] += 1
+            complete = state["finished"] >= queries
+        if complete:
+            done.set()
+        else:
+            issue()
+
+    def on_result(rows: Any) -> None:
+        finish()
+
+    def on_error(error: BaseException) -> None:
+        state["errors"] += 1
+        finish()
+
+    for _ in range(concurrency):
+        issue()
+    if not done.wait(600):
+        raise TimeoutError("the benchmark run did not finish within 600 s")
+    if state["errors"]:
+        raise RuntimeError(f"{state['errors']} queries failed")
+
+
+def measure(queries: int = 20_000, concurrency: int = 100, keys: int = 1_000) -> dict[str, float]:
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import RoundRobinPolicy
+
+    process, port = _start_server()
+    profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy())
+    cluster = Cluster(
+        ["127.0.0.1"],
+        port=port,
+        protocol_version=4,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+    )
+    try:
+        session = cluster.connect()
+        session.execute(
+            "CREATE KEYSPACE bench WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        session.execute("CREATE TABLE bench.kv (k int PRIMARY KEY, v text)")
+        insert = session.prepare("INSERT INTO bench.kv (k, v) VALUES (?, ?)")
+        for key in range(keys):
+            session.execute(insert, (key, f"value-{key}"))
+        prepared = session.prepare("SELECT k, v FROM bench.kv WHERE k = ?")
+        _drive(session, prepared, min(queries, 2_000), concurrency, keys)  # warm-up
+
+        server_before = _process_cpu_seconds(process.pid)
+        client_before = time.process_time()
+        wall_before = time.perf_counter()
+        _drive(session, prepared, queries, concurrency, keys)
+        wall = time.perf_counter() - wall_before
+        client = time.process_time() - client_before
+        server = _process_cpu_seconds(process.pid) - server_before
+    finally:
+        cluster.shutdown()
+        process.terminate()
+        process.wait(10)
+    return {
+        "queries": float(queries),
+        "concurrency": float(concurrency),
+        "server_cpu_per_query_s": server / queries,
+        "client_cpu_per_query_s": client / queries,
+        "ratio": server / client if client else float("inf"),
+        "queries_per_second": queries / wall,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.server_cost", description=__doc__)
+    parser.add_argument("--queries", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    result = measure(args.queries, args.concurrency)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    count, in_flight = int(result["queries"]), int(result["concurrency"])
+    print(f"queries:                  {count} at {in_flight} in flight")
+    print(f"server CPU per query:     {result['server_cpu_per_query_s'] * 1e6:8.1f} us")
+    print(f"client CPU per query:     {result['client_cpu_per_query_s'] * 1e6:8.1f} us")
+    print(f"ratio server/client:      {result['ratio']:8.3f}  (target <= 0.333)")
+    print(f"throughput:               {result['queries_per_second']:8.0f} queries/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
