@@ -124,11 +124,17 @@ def main(argv: list[str] | None = None) -> int:
         server = DemoServer(
             uvicorn.Config(create_app(config, seed=args.seed), log_level="info"), url, cassandra
         )
-        # uvicorn handles Ctrl-C by shutting down gracefully, then re-raises it: swallow that.
-        with contextlib.suppress(KeyboardInterrupt):
+        try:
             asyncio.run(server.serve(sockets=[sock]))
+        except KeyboardInterrupt:
+            pass  # uvicorn shut down gracefully on Ctrl-C, then re-raised it
+        except SystemExit:
+            pass  # uvicorn's way out when the app's startup failed: reported below
     if not server.started:
-        print("demo: the app did not start (see the error above)", file=sys.stderr)
+        print(
+            f"demo: the app did not start with Cassandra at {cassandra} (see the error above)",
+            file=sys.stderr,
+        )
         return 1
     print("demo: stopped", flush=True)
     return 0

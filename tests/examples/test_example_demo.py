@@ -85,15 +85,17 @@ async def test_demo_prints_its_url_serves_requests_and_exits_on_sigint(keyspace:
             listing = await client.get("/notes", params={"limit": 100})
 
         demo.send_signal(signal.SIGINT)
-        await asyncio.wait_for(demo.wait(), EXIT_TIMEOUT)
-        assert demo.stdout is not None
-        rest = (await demo.stdout.read()).decode()
+        stdout, stderr = await asyncio.wait_for(demo.communicate(), EXIT_TIMEOUT)
+    output = "".join(printed) + stdout.decode()
 
     assert health.status_code == 200
     assert len(listing.json()["items"]) == 7
-    assert any(f"curl {url}/health" in line for line in printed)
+    assert f"curl {url}/health" in output
     assert demo.returncode == 0
-    assert "stopped" in rest
+    # A clean exit: the app's lifespan shut down (closing the session) before the process ended.
+    assert "Application shutdown complete" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert output.rstrip().endswith("demo: stopped")
 
 
 async def test_demo_explains_a_busy_port() -> None:
@@ -116,3 +118,19 @@ async def test_demo_rejects_an_invalid_port(port: str) -> None:
 
     assert demo.returncode != 0
     assert "port" in stderr.decode()
+
+
+async def test_demo_exits_with_an_error_when_cassandra_is_unreachable() -> None:
+    with socket.socket() as probe:  # a port nothing listens on once this socket is closed
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    env = demo_environment()
+    env["CASSANDRA_CONTACT_POINTS"] = f"127.0.0.1:{closed_port}"
+    env["CASSANDRA_CONNECT_TIMEOUT"] = "5"
+
+    async with demo_process("--port", "0", env=env) as demo:
+        stdout, stderr = await asyncio.wait_for(demo.communicate(), EXIT_TIMEOUT)
+
+    assert demo.returncode == 1
+    assert f"did not start with Cassandra at 127.0.0.1:{closed_port}" in stderr.decode()
+    assert "serving at" not in stdout.decode()

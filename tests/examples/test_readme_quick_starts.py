@@ -1,0 +1,70 @@
+"""The quick starts in README.md run as printed.
+
+Each ```python block under a "Quick start" heading is executed as a module, served for real
+and asked for its one endpoint; the code reads its settings from the ``CASSANDRA_*``
+variables, which point at the plugin's target (in-memory server or real cluster).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from example_servers import serving_aiohttp, serving_asgi
+
+from cassandra_asgi import CassandraConfig
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+QUICK_START = re.compile(
+    r"^## Quick start: (?P<title>.+?)\n(?P<section>.*?)(?=^## |\Z)", re.M | re.S
+)
+PYTHON_BLOCK = re.compile(r"^```python\n(?P<code>.*?)^```$", re.M | re.S)
+
+
+def quick_starts() -> dict[str, str]:
+    """``{heading: code}`` for every quick start section of the README."""
+    found = {}
+    for section in QUICK_START.finditer(README.read_text(encoding="utf-8")):
+        block = PYTHON_BLOCK.search(section["section"])
+        assert block, f"quick start {section['title']!r} has no python block"
+        found[section["title"]] = block["code"]
+    return found
+
+
+def run_as_module(code: str, name: str) -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": name}
+    exec(compile(code, f"README.md ({name})", "exec"), namespace)
+    return namespace
+
+
+QUICK_START_SERVERS = {"ASGI (FastAPI)": serving_asgi, "aiohttp": serving_aiohttp}
+
+
+@pytest.fixture(params=sorted(QUICK_START_SERVERS))
+def quick_start_url(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    cassandra_config: CassandraConfig,
+) -> Iterator[str]:
+    """Serve one quick start with the ``CASSANDRA_*`` variables pointing at the test's target."""
+    monkeypatch.setenv("CASSANDRA_CONTACT_POINTS", ",".join(cassandra_config.contact_points))
+    monkeypatch.setenv("CASSANDRA_PORT", str(cassandra_config.port))
+    app = run_as_module(quick_starts()[request.param], "readme_quick_start")["app"]
+    with QUICK_START_SERVERS[request.param](app) as url:
+        yield url
+
+
+def test_readme_has_a_quick_start_per_adapter() -> None:
+    assert set(quick_starts()) == set(QUICK_START_SERVERS)
+
+
+async def test_quick_start_answers_from_cassandra(quick_start_url: str) -> None:
+    async with httpx.AsyncClient(base_url=quick_start_url, timeout=30.0) as client:
+        response = await client.get("/release")
+
+    assert response.status_code == 200
+    assert re.fullmatch(r"\d+\.\d+.*", response.json()["release"])
