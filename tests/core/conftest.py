@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cassandra_asgi import AsyncSession, CassandraConfig, connect
+from cassandra_asgi.testing.pytest_plugin import real_cluster_requested
 
 
 def server_config(server: Any, **overrides: Any) -> CassandraConfig:
@@ -25,3 +30,44 @@ async def server_session(cql_server: Any) -> AsyncIterator[AsyncSession]:
         )
         await session.execute("USE core")
         yield session
+
+
+@pytest.fixture
+def out_of_process_config() -> Iterator[CassandraConfig]:
+    """A cluster outside this process: the real one when configured, else an in-memory server
+    in a subprocess, so that memory measured here is the client's alone."""
+    if real_cluster_requested():
+        yield CassandraConfig.from_env()
+        return
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cassandra_asgi.testing", "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert line.startswith("listening on "), line
+        yield CassandraConfig(contact_points=[line.removeprefix("listening on ").strip()])
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture
+async def out_of_process_session(
+    out_of_process_config: CassandraConfig,
+) -> AsyncIterator[AsyncSession]:
+    """A session on a fresh keyspace of ``out_of_process_config``, dropped afterwards."""
+    name = f"core_{uuid.uuid4().hex[:12]}"
+    async with connect(out_of_process_config) as session:
+        await session.execute(
+            f"CREATE KEYSPACE {name} WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        await session.execute(f"USE {name}")
+        try:
+            yield session
+        finally:
+            await session.execute(f"DROP KEYSPACE {name}")

@@ -6,6 +6,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from cassandra.query import BatchStatement, BatchType
+
 from cassandra_asgi import AsyncSession
 
 
@@ -16,25 +18,25 @@ async def create_rows_table(session: AsyncSession, table: str = "rows") -> None:
     )
 
 
-async def fill_rows(
-    session: AsyncSession, count: int, *, table: str = "rows", value_size: int = 8, batch: int = 1
+async def fill_rows(session: AsyncSession, count: int, *, table: str = "rows") -> None:
+    """Insert rows ``c = 0 .. count-1`` into partition ``p = 0``."""
+    insert = await session.prepare(f"INSERT INTO {table} (p, c, v) VALUES (0, ?, ?)")
+    await session.execute_concurrent([(insert, (c, str(c))) for c in range(count)], concurrency=200)
+
+
+async def fill_partitions(
+    session: AsyncSession, partitions: int, rows_per_partition: int, *, value_size: int = 100
 ) -> None:
-    """Insert rows ``c = 0 .. count-1`` into partition ``p = 0`` (``batch`` rows per statement)."""
+    """Fill table ``rows`` with one single-partition batch per partition ``p``."""
+    insert = await session.prepare("INSERT INTO rows (p, c, v) VALUES (?, ?, ?)")
     value = "x" * value_size
-    if batch == 1:
-        insert = await session.prepare(f"INSERT INTO {table} (p, c, v) VALUES (0, ?, ?)")
-        await session.execute_concurrent(
-            [(insert, (c, value)) for c in range(count)], concurrency=200
-        )
-        return
-    statements = []
-    for start in range(0, count, batch):
-        body = " ".join(
-            f"INSERT INTO {table} (p, c, v) VALUES (0, {c}, '{value}');"
-            for c in range(start, min(start + batch, count))
-        )
-        statements.append((f"BEGIN UNLOGGED BATCH {body} APPLY BATCH", None))
-    await session.execute_concurrent(statements, concurrency=32)
+    batches = []
+    for p in range(partitions):
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for c in range(rows_per_partition):
+            batch.add(insert, (p, c, value))
+        batches.append((batch, None))
+    await session.execute_concurrent(batches, concurrency=16)
 
 
 async def eventually(condition: Callable[[], bool], *, within: float = 10.0) -> bool:
