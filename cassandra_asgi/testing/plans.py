@@ -874,7 +874,9 @@ def _validated(column: Column, value: bytes | None) -> bytes | None:
     return value
 
 
-def _ttl_deadline(ttl: int | None, now: float) -> float | None:
+def _ttl_deadline(ttl: int | None, now: float, table: Table | None = None) -> float | None:
+    if ttl is None and table is not None:
+        ttl = table.default_ttl
     if ttl is None or ttl == 0:
         return None
     if ttl < 0:
@@ -946,7 +948,7 @@ class InsertPlan(WritePlan):
         table = self.table
         assert table is not None
         parts, ck = self._key(values)
-        deadline = _ttl_deadline(_int_value(self.ttl, values, "TTL"), now)
+        deadline = _ttl_deadline(_int_value(self.ttl, values, "TTL"), now, table)
         updates = []
         for column, source in self.cells:
             value = source.get(values)
@@ -959,13 +961,13 @@ class InsertPlan(WritePlan):
             _validated(column, part)
         partition = table.partition(parts, create=True)
         assert partition is not None
-        row = partition.add_row(ck)
+        row = partition.add_row(ck, table)
         row.marker = True
         row.marker_expiry = deadline
         for column, value in updates:
             target = partition.static if column.kind == "static" else row
             target.set_cell(column.name, value, deadline)
-        table.cleanup_partition(partition, now)
+        table.cleanup(partition, [ck], now)
 
 
 class _KeyedWrite(WritePlan):
@@ -1070,7 +1072,14 @@ class _KeyedWrite(WritePlan):
 
 class UpdatePlan(_KeyedWrite):
     def __init__(self, table: Table, stmt: cql.Update, bound: Bound) -> None:
-        super().__init__(table, stmt.where, stmt.conditions, stmt.if_exists, bound, ranges_ok=False)
+        static_only = bool(table.clustering) and all(
+            getattr(table.columns.get(a.column), "kind", "") == "static" for a in stmt.assignments
+        )
+        super().__init__(
+            table, stmt.where, stmt.conditions, stmt.if_exists, bound, ranges_ok=static_only
+        )
+        if not self.full_key and (self.where.clustering_eq or self.where.range_position >= 0):
+            raise Invalid("Only the partition key may be restricted when setting static columns")
         self.assignments: list[tuple[Column, str, Source, Source | None]] = []
         for assignment in stmt.assignments:
             column = self.planner.column(assignment.column)
@@ -1122,15 +1131,14 @@ class UpdatePlan(_KeyedWrite):
     def apply(self, values: Values, now: float) -> None:
         table = self.table
         assert table is not None
-        deadline = _ttl_deadline(_int_value(self.ttl, values, "TTL"), now)
+        deadline = _ttl_deadline(_int_value(self.ttl, values, "TTL"), now, table)
         for parts, cks in self.targets(values):
             for part, column in zip(parts, table.partition_key, strict=True):
                 _validated(column, part)
             partition = table.partition(parts, create=True)
             assert partition is not None
-            assert cks is not None
-            for ck in cks:
-                row = partition.add_row(ck)
+            for ck in cks if cks is not None else [None]:
+                row = partition.add_row(ck, table) if ck is not None else partition.static
                 for column, kind, source, key_source in self.assignments:
                     target = partition.static if column.kind == "static" else row
                     value = source.get(values)
@@ -1143,7 +1151,7 @@ class UpdatePlan(_KeyedWrite):
                         current = target.live_cells(now).get(column.name)
                         updated = _collection_update(column, kind, current, value, key)
                         target.set_cell(column.name, updated, deadline)
-            table.cleanup_partition(partition, now)
+            table.cleanup(partition, cks or [], now)
 
 
 def _collection_update(
@@ -1259,8 +1267,8 @@ class DeletePlan(_KeyedWrite):
                         partition.rows[ck].set_cell(column.name, None, None)
             else:
                 for ck in selected:
-                    partition.remove_row(ck)
-            table.cleanup_partition(partition, now)
+                    partition.remove_row(ck, table)
+            table.cleanup(partition, selected, now)
 
 
 def plan_statement(stmt: cql.Statement, table: Table, bound: Bound) -> Plan:

@@ -402,6 +402,11 @@ class CQLServer:
     @property
     def requests(self) -> dict[str, int]:
         """Requests seen so far by opcode name ("QUERY", "EXECUTE", ...), a snapshot copy."""
+        for _ in range(100):
+            try:  # the loop thread may add a key while we copy
+                return dict(self._counts)
+            except RuntimeError:
+                continue
         return dict(self._counts)
 
     def reset_counters(self) -> None:

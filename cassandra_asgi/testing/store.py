@@ -130,16 +130,29 @@ class Partition:
             )
         return self._sorted
 
-    def add_row(self, ck: tuple[bytes, ...]) -> Row:
+    def add_row(self, ck: tuple[bytes, ...], table: Table) -> Row:
         row = self.rows.get(ck)
         if row is None:
             row = self.rows[ck] = Row()
-            self._sorted = None
+            if self._sorted is not None:  # keep the order current: wide partitions stay cheap
+                bisect.insort(self._sorted, (table.clustering_sort_key(ck), ck), key=_first)
         return row
 
-    def remove_row(self, ck: tuple[bytes, ...]) -> None:
-        if self.rows.pop(ck, None) is not None:
+    def remove_row(self, ck: tuple[bytes, ...], table: Table) -> None:
+        if self.rows.pop(ck, None) is None or self._sorted is None:
+            return
+        sort_key = table.clustering_sort_key(ck)
+        index = bisect.bisect_left(self._sorted, sort_key, key=_first)
+        while index < len(self._sorted) and self._sorted[index][1] != ck:
+            index += 1
+        if index < len(self._sorted):
+            del self._sorted[index]
+        else:
             self._sorted = None
+
+
+def _first(item: tuple[Any, tuple[bytes, ...]]) -> Any:
+    return item[0]
 
 
 class Table:
@@ -171,6 +184,8 @@ class Table:
             *sorted(regular, key=lambda c: c.name),
         ]
         self.options = options or {}
+        default_ttl = self.options.get("default_time_to_live", 0)
+        self.default_ttl: int | None = int(default_ttl) if default_ttl else None
         self.read_only = read_only
         self.partitions: dict[bytes, Partition] = {}
         self._token_order: list[tuple[int, bytes]] | None = None
@@ -189,11 +204,18 @@ class Table:
         if found is None and create:
             found = Partition(key, key_parts, murmur3(key))
             self.partitions[key] = found
-            self._token_order = None
+            if self._token_order is not None:
+                bisect.insort(self._token_order, (found.token, key))
         return found
 
     def drop_partition(self, key: bytes) -> None:
-        if self.partitions.pop(key, None) is not None:
+        partition = self.partitions.pop(key, None)
+        if partition is None or self._token_order is None:
+            return
+        index = bisect.bisect_left(self._token_order, (partition.token, key))
+        if index < len(self._token_order) and self._token_order[index][1] == key:
+            del self._token_order[index]
+        else:
             self._token_order = None
 
     def partitions_in_token_order(self) -> list[Partition]:
@@ -202,18 +224,16 @@ class Table:
         partitions = self.partitions
         return [partitions[key] for _, key in self._token_order if key in partitions]
 
-    def position_after(self, order: list[tuple[int, bytes]], token: int, key: bytes) -> int:
-        return bisect.bisect_right(order, (token, key))
-
     def truncate(self) -> None:
         self.partitions.clear()
         self._token_order = None
 
-    def cleanup_partition(self, partition: Partition, now: float) -> None:
-        """Forget rows that are gone, so deleted data does not linger in scans."""
-        dead = [ck for ck, row in partition.rows.items() if not row.is_live(now)]
-        for ck in dead:
-            partition.remove_row(ck)
+    def cleanup(self, partition: Partition, touched: list[tuple[bytes, ...]], now: float) -> None:
+        """Forget the touched rows that are gone, and the partition once it is empty."""
+        for ck in touched:
+            row = partition.rows.get(ck)
+            if row is not None and not row.is_live(now):
+                partition.remove_row(ck, self)
         if not partition.rows and not partition.static.is_live(now):
             self.drop_partition(partition.key)
 

@@ -7,6 +7,7 @@ claims Cassandra 3.11 so the driver uses its ``system_schema`` parser (SchemaPar
 
 from __future__ import annotations
 
+import decimal
 import uuid
 from typing import Any
 
@@ -165,8 +166,36 @@ def build_table(keyspace: str, stmt: cql.CreateTable, *, read_only: bool = False
     unknown = sorted(set(stmt.options) - set(_TABLE_DEFAULTS))
     if unknown:
         raise_invalid(f"Unknown property '{unknown[0]}'")
-    options = dict(stmt.options)
+    options = {name: _option_value(name, value) for name, value in stmt.options.items()}
     return Table(keyspace, stmt.name, columns, options, read_only=read_only)
+
+
+def _option_value(name: str, value: Any) -> Any:
+    """Table options keep the type system_schema.tables gives them."""
+    default = _TABLE_DEFAULTS[name]
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    elif isinstance(default, float):
+        ok = isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    elif isinstance(default, dict):
+        ok = isinstance(value, dict)
+        value = {str(k): _text(v) for k, v in value.items()} if ok else value
+    else:
+        ok = False
+    if not ok:
+        raise_invalid(f"Invalid value {value!r} for table property '{name}'")
+    return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def raise_invalid(message: str) -> Any:
@@ -285,7 +314,7 @@ def _put(table: Table, values: dict[str, Any]) -> None:
     ck = tuple(encode(c.name) for c in table.clustering)
     partition = table.partition(parts, create=True)
     assert partition is not None
-    row: Row = partition.add_row(ck)
+    row: Row = partition.add_row(ck, table)
     row.marker = True
     for name, value in values.items():
         column = table.columns[name]

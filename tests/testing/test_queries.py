@@ -246,3 +246,69 @@ def test_allow_filtering_filters_on_regular_columns(readings: Session) -> None:
         readings.execute("SELECT at FROM readings WHERE value > 4")
     rows = readings.execute("SELECT at FROM readings WHERE value > 4 ALLOW FILTERING")
     assert sorted(r.at for r in rows) == [3] * 4 + [4] * 4
+
+
+def test_table_default_ttl_applies_when_a_write_has_none(session: Session) -> None:
+    session.execute("CREATE TABLE t (k int PRIMARY KEY, v int) WITH default_time_to_live = 1")
+    session.execute("INSERT INTO t (k, v) VALUES (1, 1)")
+    session.execute("INSERT INTO t (k, v) VALUES (2, 2) USING TTL 0")
+    deadline = time.monotonic() + 5
+    while session.execute("SELECT COUNT(*) FROM t").one().count != 1:
+        assert time.monotonic() < deadline, "the default TTL never expired the row"
+        time.sleep(0.1)
+    assert session.execute("SELECT k FROM t").one().k == 2
+
+
+def test_static_columns_are_shared_by_the_rows_of_a_partition(session: Session) -> None:
+    session.execute("CREATE TABLE s (k int, c int, shared text STATIC, v int, PRIMARY KEY (k, c))")
+    session.execute("INSERT INTO s (k, c, shared, v) VALUES (1, 1, 'first', 1)")
+    session.execute("INSERT INTO s (k, c, v) VALUES (1, 2, 2)")
+    session.execute("UPDATE s SET shared = 'second' WHERE k = 1")
+    rows = session.execute("SELECT c, shared FROM s WHERE k = 1")
+    assert [tuple(r) for r in rows] == [(1, "second"), (2, "second")]
+
+
+def test_distinct_and_per_partition_limit(readings: Session) -> None:
+    keys = readings.execute("SELECT DISTINCT site, sensor FROM readings")
+    assert sorted(tuple(r) for r in keys) == [
+        ("north", 1),
+        ("north", 2),
+        ("south", 1),
+        ("south", 2),
+    ]
+    latest = readings.execute("SELECT site, sensor, at FROM readings PER PARTITION LIMIT 1")
+    assert sorted(r.at for r in latest) == [4, 4, 4, 4]
+
+
+def test_wide_partition_stays_ordered_while_rows_arrive_between_reads(session: Session) -> None:
+    session.execute("CREATE TABLE w (k int, c int, PRIMARY KEY (k, c))")
+    insert = session.prepare("INSERT INTO w (k, c) VALUES (0, ?)")
+    select = session.prepare("SELECT c FROM w WHERE k = 0")
+    written: list[int] = []
+    for c in (5, 1, 9, 3, 7, 0, 8, 2, 6, 4):
+        session.execute(insert, (c,))
+        written.append(c)
+        assert [r.c for r in session.execute(select)] == sorted(written)
+    session.execute("DELETE FROM w WHERE k = 0 AND c = 5")
+    assert [r.c for r in session.execute(select)] == [0, 1, 2, 3, 4, 6, 7, 8, 9]
+
+
+def test_schema_change_reaches_another_clients_metadata(
+    server: CQLServer, session: Session
+) -> None:
+    from .conftest import make_cluster
+
+    observer = make_cluster(server, schema_event_refresh_window=0.05)
+    try:
+        observer.connect()
+        session.execute("CREATE TABLE announced (k int PRIMARY KEY)")
+        deadline = time.monotonic() + 10
+        while "announced" not in observer.metadata.keyspaces.get("ks", _NoTables).tables:
+            assert time.monotonic() < deadline, "the SCHEMA_CHANGE event never arrived"
+            time.sleep(0.05)
+    finally:
+        observer.shutdown()
+
+
+class _NoTables:
+    tables: dict[str, object] = {}  # noqa: RUF012 - a read-only stand-in
