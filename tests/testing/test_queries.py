@@ -312,3 +312,17 @@ def test_schema_change_reaches_another_clients_metadata(
 
 class _NoTables:
     tables: dict[str, object] = {}  # noqa: RUF012 - a read-only stand-in
+
+
+def test_list_elements_by_index_dollar_strings_and_not_equal_conditions(session: Session) -> None:
+    session.execute("CREATE TABLE x (k int PRIMARY KEY, l list<text>, note text)")
+    session.execute("INSERT INTO x (k, l, note) VALUES (1, ['a', 'b', 'c'], $$it's$$)")
+    session.execute("UPDATE x SET l[1] = 'B' WHERE k = 1")
+    row = session.execute("SELECT l, note FROM x WHERE k = 1").one()
+    assert (row.l, row.note) == (["a", "B", "c"], "it's")
+    assert not session.execute(
+        "UPDATE x SET note = 'n' WHERE k = 1 IF note != $$it's$$"
+    ).was_applied
+    assert session.execute("UPDATE x SET note = 'n' WHERE k = 1 IF note != 'other'").was_applied
+    with pytest.raises(InvalidRequest, match="out of bound"):
+        session.execute("UPDATE x SET l[7] = 'z' WHERE k = 1")
