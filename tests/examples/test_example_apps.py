@@ -10,20 +10,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from example_servers import EXAMPLE_MODULES, serving_example
+from example_servers import EXAMPLE_MODULES, import_example, serving_example
 
 from cassandra_asgi import CassandraConfig
+from cassandra_asgi.testing import CQLServer
 
 #: Size of the stream that must not monopolise the server.
 LARGE_STREAM_ROWS = 100_000
 #: Lines the reader must have received before the second request is sent: the stream is
 #: then demonstrably under way.
 STREAM_UNDER_WAY_AFTER = 2_000
+#: Rows per driver page of the examples' NDJSON stream.
+STREAM_FETCH_SIZE: int = import_example("notes").STREAM_FETCH_SIZE
 
 
 @pytest.fixture(params=sorted(EXAMPLE_MODULES))
@@ -265,3 +269,38 @@ async def test_other_requests_are_answered_while_a_large_stream_is_sent(example_
     ids = {json.loads(line)["id"] for line in received}
     assert len(ids) == LARGE_STREAM_ROWS
     assert marker_id in ids
+
+
+def executes_once_settled(server: CQLServer, timeout: float = 60.0) -> int:
+    """EXECUTE count once it has stopped changing for a second (bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    last, stable_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = server.requests.get("EXECUTE", 0)
+        if count != last:
+            last, stable_since = count, time.monotonic()
+        elif time.monotonic() - stable_since >= 1.0:
+            return count
+        time.sleep(0.1)
+    raise AssertionError(f"the server kept receiving EXECUTEs for {timeout} s")
+
+
+@pytest.mark.memory_only
+@pytest.mark.timeout(300)
+async def test_stream_stops_querying_when_the_client_goes_away(
+    client: httpx.AsyncClient, cql_server: CQLServer
+) -> None:
+    """A client that hangs up after the first line does not make the app read every page."""
+    rows = 30_000
+    pages = rows // STREAM_FETCH_SIZE
+    assert (await client.post("/notes/seed", params={"count": rows})).status_code == 201
+    cql_server.reset_counters()
+
+    async with client.stream("GET", "/notes/stream") as response:
+        first_line = await anext(response.aiter_lines())
+    # Leaving the block closed the connection before the body was complete.
+    fetched = await asyncio.to_thread(executes_once_settled, cql_server)
+
+    assert json.loads(first_line)["title"].startswith("note ")
+    assert fetched < pages
+    assert (await client.get("/health")).status_code == 200
