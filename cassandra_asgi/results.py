@@ -8,12 +8,16 @@ the non-blocking ``start_fetching_next_page()``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, NoReturn
 
 from ._request import DriverRequest
 
 __all__ = ["AsyncResultSet"]
+
+#: Rows handed out between two yields to the event loop (a power of two, minus one).
+_YIELD_EVERY_MASK = 255
 
 
 class AsyncResultSet:
@@ -75,11 +79,15 @@ class AsyncResultSet:
         return self._rows
 
     async def _walk(self) -> AsyncIterator[Any]:
-        for row in self._rows:
-            yield row
-        while self.has_more_pages:
-            for row in await self.fetch_next_page():
+        rows = self._rows
+        while True:
+            for index, row in enumerate(rows, 1):
                 yield row
+                if not index & _YIELD_EVERY_MASK:
+                    await asyncio.sleep(0)  # a long page must not hold the loop for its length
+            if not self.has_more_pages:
+                return
+            rows = await self.fetch_next_page()
 
     def __aiter__(self) -> AsyncIterator[Any]:
         """Every row from the current page onwards, fetching pages as the loop reaches them."""

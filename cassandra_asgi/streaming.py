@@ -20,6 +20,9 @@ from .errors import SessionClosedError
 
 __all__ = ["RowStream"]
 
+#: Rows handed out between two yields to the event loop (a power of two, minus one).
+YIELD_EVERY_MASK = 255
+
 #: Sends the first request of a stream: ``(armed_request, driver_timeout) -> None``.
 FirstPageSender = Callable[[DriverRequest, Any], None]
 
@@ -163,16 +166,20 @@ class RowStream:
         return self
 
     async def __anext__(self) -> Any:
-        while self._index >= len(self._rows):
+        index = self._index
+        while index >= len(self._rows):
             page = await self._next_page()
             if page is None:
                 self._rows = []
                 raise StopAsyncIteration
             self._rows = page
-            self._index = 0
-        row = self._rows[self._index]
-        self._index += 1
-        return row
+            index = 0
+        if index & YIELD_EVERY_MASK == YIELD_EVERY_MASK:
+            # Buffered rows never suspend the reader: let other tasks run now and then, so a
+            # page of thousands of rows does not hold the loop for its whole length.
+            await asyncio.sleep(0)
+        self._index = index + 1
+        return self._rows[index]
 
     # -- lifetime ----------------------------------------------------------------------------
     async def aclose(self) -> None:

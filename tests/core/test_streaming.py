@@ -170,3 +170,51 @@ async def test_streaming_200000_rows_keeps_memory_flat(
     assert seen == total
     # Holding every row would cost about total / fetch_size (100) pages; streaming a handful.
     assert peak < 10 * page_bytes, (peak, page_bytes)
+
+
+async def _ticks_while(consume: Any) -> int:
+    """How often another task got to run while ``consume()`` iterated."""
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0)
+    start = ticks
+    await consume()
+    task.cancel()
+    return ticks - start
+
+
+async def test_a_long_buffered_page_does_not_monopolise_the_loop(
+    cassandra_session: AsyncSession,
+) -> None:
+    await create_rows_table(cassandra_session)
+    await fill_rows(cassandra_session, 3000)
+
+    async def consume() -> None:
+        async with cassandra_session.stream(
+            "SELECT c FROM rows WHERE p = 0", fetch_size=3000
+        ) as stream:
+            async for _ in stream:
+                pass
+
+    assert await _ticks_while(consume) >= 3000 // 256
+
+
+async def test_walking_a_long_result_set_does_not_monopolise_the_loop(
+    cassandra_session: AsyncSession,
+) -> None:
+    await create_rows_table(cassandra_session)
+    await fill_rows(cassandra_session, 3000)
+    rs = await cassandra_session.execute("SELECT c FROM rows WHERE p = 0", fetch_size=3000)
+
+    async def consume() -> None:
+        async for _ in rs:
+            pass
+
+    assert await _ticks_while(consume) >= 3000 // 256
