@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import CassandraConfig
 from .connect import Connecting, connect
@@ -21,11 +21,15 @@ from .rows import dict_rows, named_tuple_rows, tuple_rows
 from .session import AsyncSession
 from .streaming import RowStream
 
+if TYPE_CHECKING:
+    from .adapters.asgi import CassandraMiddleware
+
 __all__ = [
     "AsyncResultSet",
     "AsyncSession",
     "CassandraASGIError",
     "CassandraConfig",
+    "CassandraMiddleware",
     "ConfigError",
     "ConnectError",
     "Connecting",

@@ -35,11 +35,18 @@ log = logging.getLogger("cassandra_asgi")
 ROW_PROFILES = {"named_tuple": named_tuple_rows, "dict": dict_rows, "tuple": tuple_rows}
 
 
-def _profile(config: CassandraConfig, row_factory: Any) -> ExecutionProfile:
+def _profile(
+    config: CassandraConfig, row_factory: Any, legacy: dict[str, Any]
+) -> ExecutionProfile:
+    extra: dict[str, Any] = {}
+    if "default_retry_policy" in legacy:
+        extra["retry_policy"] = legacy["default_retry_policy"]
+    # The profiles share one load-balancing policy, as the driver's own profile clones do.
     return ExecutionProfile(
-        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=config.local_dc)),
+        load_balancing_policy=legacy["load_balancing_policy"],
         request_timeout=config.request_timeout,
         row_factory=row_factory,
+        **extra,
     )
 
 
@@ -47,13 +54,21 @@ def build_cluster(config: CassandraConfig) -> Any:
     """The driver ``Cluster`` for ``config`` (blocking: resolves contact points with DNS)."""
     options: dict[str, Any] = dict(config.cluster_options)
     profiles: dict[Any, ExecutionProfile] = dict(options.pop("execution_profiles", None) or {})
-    if "load_balancing_policy" not in options:
-        profiles.setdefault(EXEC_PROFILE_DEFAULT, _profile(config, resolve_row_factory(
-            config.row_factory)))
-        for name, factory in ROW_PROFILES.items():
-            profiles.setdefault(name, _profile(config, factory))
-    if profiles:
-        options["execution_profiles"] = profiles
+    # The driver refuses these legacy settings next to execution profiles: fold them into ours.
+    legacy: dict[str, Any] = {
+        name: options.pop(name)
+        for name in ("load_balancing_policy", "default_retry_policy")
+        if name in options
+    }
+    legacy.setdefault(
+        "load_balancing_policy",
+        TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=config.local_dc)),
+    )
+    default_rows = resolve_row_factory(config.row_factory)
+    profiles.setdefault(EXEC_PROFILE_DEFAULT, _profile(config, default_rows, legacy))
+    for name, factory in ROW_PROFILES.items():
+        profiles.setdefault(name, _profile(config, factory, legacy))
+    options["execution_profiles"] = profiles
     if config.username is not None:
         options["auth_provider"] = PlainTextAuthProvider(config.username, config.password)
     if config.ssl_context is not None:
