@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import socket
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from cassandra_asgi import AsyncSession, CassandraConfig, ConnectError, connect
 
 from .conftest import server_config
+from .helpers import eventually
 
 
 def _unused_port() -> int:
@@ -86,3 +88,24 @@ async def test_credentials_are_sent_and_the_password_is_never_logged(
     assert "wrong-pw" not in str(caught.value)
     assert "s3cret-pw" not in caplog.text
     assert "wrong-pw" not in caplog.text
+
+
+@pytest.mark.memory_only
+async def test_a_connection_that_completes_after_the_timeout_is_shut_down(
+    cql_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (the package attribute ``cassandra_asgi.connect`` is the function, not the module)
+    connect_module = importlib.import_module("cassandra_asgi.connect")
+    built: list[Any] = []
+    real_build = connect_module.build_cluster
+
+    def recording_build(config: CassandraConfig) -> Any:
+        cluster = real_build(config)
+        built.append(cluster)
+        return cluster
+
+    monkeypatch.setattr(connect_module, "build_cluster", recording_build)
+    cql_server.add_latency(0.4, pattern="system")  # connecting now takes over a second
+    with pytest.raises(ConnectError, match="connect_timeout"):
+        await connect(server_config(cql_server, connect_timeout=0.3))
+    assert await eventually(lambda: bool(built) and built[0].is_shutdown, within=30)
