@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, cast
 
 from asgiref.typing import (
-    ASGI3Application,
     ASGIReceiveCallable,
     ASGIReceiveEvent,
     ASGISendCallable,
@@ -34,6 +33,12 @@ from ..errors import CassandraASGIError, ConfigError, LifespanNotRunError
 __all__ = ["CassandraMiddleware", "SessionNotFoundError", "get_session"]
 
 logger = logging.getLogger(__name__)
+
+#: Any ASGI 3 application. asgiref's TypedDict scopes and the ``MutableMapping[str, Any]`` scopes
+#: of Starlette, httpx and uvicorn are not assignable to one another under mypy, so the public
+#: boundary is typed loosely (as Starlette's own ``Middleware`` does) and the body narrows to
+#: asgiref's types.
+AnyASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 #: Lifespan-scope key listing the state keys claimed by the middlewares of one application, so
 #: that a duplicate key is caught even when the server provides no ``state`` dict.
@@ -65,7 +70,7 @@ class CassandraMiddleware:
 
     def __init__(
         self,
-        app: ASGI3Application,
+        app: AnyASGIApp,
         config: CassandraConfig | None = None,
         *,
         state_key: str = "cassandra",
@@ -85,7 +90,10 @@ class CassandraMiddleware:
         self._lazy_session: AsyncSession | None = None
         self._lazy_lock = asyncio.Lock()
 
-    async def __call__(
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._handle(scope, receive, send)
+
+    async def _handle(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
         if scope["type"] == "lifespan":
@@ -141,7 +149,7 @@ class CassandraMiddleware:
         if first["type"] != "lifespan.startup":
             raise RuntimeError(f"ASGI server broke the lifespan protocol: got {first['type']!r}")
         state = scope.get("state")
-        claimed: set[str] = scope.setdefault(_CLAIMED_KEYS, set())  # type: ignore[typeddict-item]
+        claimed: set[str] = cast(dict[str, Any], scope).setdefault(_CLAIMED_KEYS, set())
         try:
             if self.state_key in claimed or (state is not None and self.state_key in state):
                 raise ConfigError(
