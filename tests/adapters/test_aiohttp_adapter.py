@@ -25,11 +25,15 @@ from cassandra_asgi.adapters.aiohttp import (
     setup,
 )
 from cassandra_asgi.testing import CQLServer
+from cassandra_asgi.testing.lag import LoopLagProbe
 
 # Any string key anywhere in the adapter would turn into a test failure.
 pytestmark = pytest.mark.filterwarnings("error::aiohttp.web.NotAppKeyWarning")
 
 OTHER: web.AppKey[AsyncSession] = web.AppKey("other", AsyncSession)
+#: Every server reply is delayed this long in the loop-lag test; a call that blocked the loop
+#: while waiting for one would stall it for at least that long.
+INJECTED_LATENCY = 0.2
 
 
 async def create_notes_table(config: CassandraConfig) -> None:
@@ -203,6 +207,29 @@ async def test_full_lifecycle_emits_no_app_key_or_frozen_app_warnings(
         if issubclass(w.category, web.NotAppKeyWarning) or "Changing state" in str(w.message)
     ]
     assert offending == []
+
+
+@pytest.mark.memory_only
+@pytest.mark.slow
+async def test_startup_requests_and_cleanup_never_stall_the_event_loop(
+    cql_server: CQLServer, cassandra_config: CassandraConfig
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        await get_session(request).execute("SELECT release_version FROM system.local")
+        return web.Response(text="ok")
+
+    app = web.Application()
+    setup(app, cassandra_config.replace(connect_timeout=60))
+    app.router.add_get("/", handler)
+    cql_server.add_latency(INJECTED_LATENCY)
+
+    async with LoopLagProbe(interval=0.005) as probe, TestClient(TestServer(app)) as client:
+        for _ in range(3):
+            assert (await client.get("/")).status == 200
+
+    assert app[CASSANDRA].closed
+    print(f"max loop lag {probe.max_lag * 1000:.1f} ms over {probe.samples} samples")
+    assert probe.max_lag < INJECTED_LATENCY / 2, f"loop stalled {probe.max_lag * 1000:.0f} ms"
 
 
 def test_get_session_without_setup_names_the_key_and_the_fix() -> None:
