@@ -1,0 +1,99 @@
+"""Node dies under load: nothing in flight hangs, and the same session recovers on its own.
+
+The server stops (stops listening and drops every connection) while 1,000 requests are held
+in flight by injected latency. Each must end, with a row or a driver exception, within
+``request_timeout`` plus a margin. When the node listens again on the same port, the driver's
+reconnection (a short constant policy here) brings the *same* session back: no restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from cassandra_asgi import AsyncSession
+from cassandra_asgi.testing import CQLServer
+
+from .conftest import MARGIN, PING, eventually, serves_again
+
+IN_FLIGHT = 1000
+REQUEST_TIMEOUT = 5.0
+SELECT = "SELECT v FROM kv WHERE k = ?"
+
+
+def is_driver_exception(outcome: object) -> bool:
+    """Raised by cassandra-driver itself (NoHostAvailable, ConnectionShutdown, timeouts...)."""
+    return isinstance(outcome, Exception) and type(outcome).__module__.startswith("cassandra.")
+
+
+async def start_requests_in_flight(
+    session: AsyncSession, count: int
+) -> list[asyncio.Future[object]]:
+    select = await session.prepare(SELECT)
+    tasks: list[asyncio.Future[object]] = []
+    for start in range(0, count, 250):  # waves keep the test's own burst off the loop lag
+        tasks += [
+            asyncio.ensure_future(session.execute(select, (k % 10,)))
+            for k in range(start, min(start + 250, count))
+        ]
+        await asyncio.sleep(0)
+    assert await eventually(lambda: session.in_flight == count, within=30)
+    return tasks
+
+
+@pytest.fixture
+async def kv_session(fault_session: AsyncSession) -> AsyncSession:
+    await fault_session.execute("CREATE TABLE kv (k int PRIMARY KEY, v int)")
+    insert = await fault_session.prepare("INSERT INTO kv (k, v) VALUES (?, ?)")
+    await fault_session.execute_concurrent([(insert, (k, k * k)) for k in range(10)])
+    return fault_session
+
+
+@pytest.mark.memory_only
+async def test_every_request_in_flight_resolves_when_the_node_dies(
+    cql_server: CQLServer, kv_session: AsyncSession
+) -> None:
+    cql_server.add_latency(2.0, pattern="FROM kv")
+    tasks = await start_requests_in_flight(kv_session, IN_FLIGHT)
+    died = time.monotonic()
+    cql_server.go_down()
+    done, pending = await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT + MARGIN)
+    assert not pending, f"{len(pending)} requests still hanging after the node died"
+    outcomes = [task.exception() or task.result() for task in done]
+    unexpected = [
+        o for o in outcomes if isinstance(o, BaseException) and not is_driver_exception(o)
+    ]
+    assert unexpected == []
+    assert time.monotonic() - died < REQUEST_TIMEOUT + MARGIN
+    assert kv_session.in_flight == 0
+
+
+@pytest.mark.memory_only
+async def test_requests_while_the_node_is_down_fail_fast_with_a_driver_exception(
+    cql_server: CQLServer, kv_session: AsyncSession
+) -> None:
+    cql_server.go_down()
+    started = time.monotonic()
+    with pytest.raises(Exception) as raised:  # the type is checked just below
+        await kv_session.execute(PING)
+    assert is_driver_exception(raised.value), repr(raised.value)
+    assert time.monotonic() - started < REQUEST_TIMEOUT + MARGIN
+    assert kv_session.in_flight == 0
+
+
+@pytest.mark.memory_only
+async def test_the_same_session_serves_again_when_the_node_comes_back(
+    cql_server: CQLServer, kv_session: AsyncSession
+) -> None:
+    cql_server.add_latency(1.0, pattern="FROM kv")
+    tasks = await start_requests_in_flight(kv_session, IN_FLIGHT)
+    cql_server.go_down()
+    await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT + MARGIN)
+    cql_server.clear_faults()
+    cql_server.come_up()
+    assert await serves_again(kv_session, within=30) is not None
+    select = await kv_session.prepare(SELECT)
+    rows = await asyncio.gather(*(kv_session.execute(select, (k,)) for k in range(10)))
+    assert [rs.one().v for rs in rows] == [k * k for k in range(10)]  # nothing lost either
