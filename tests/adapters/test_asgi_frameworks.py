@@ -109,6 +109,33 @@ def test_fastapi_annotated_dependency_receives_the_session(
     assert response.json()["release_version"]
 
 
+async def create_notes_table(config: CassandraConfig) -> None:
+    async with connect(config) as session:
+        await session.execute("CREATE TABLE notes (id int PRIMARY KEY, body text)")
+
+
+def test_fastapi_handlers_write_and_read_rows_through_the_dependency(
+    cassandra_config: CassandraConfig, keyspace: str
+) -> None:
+    config = cassandra_config.replace(keyspace=keyspace)
+    asyncio.run(create_notes_table(config))
+    app = FastAPI()
+
+    @app.put("/notes/{note_id}")
+    async def put_note(note_id: int, body: str, session: Cassandra) -> None:
+        await session.execute("INSERT INTO notes (id, body) VALUES (%s, %s)", [note_id, body])
+
+    @app.get("/notes/{note_id}")
+    async def get_note(note_id: int, session: Cassandra) -> dict[str, str]:
+        row = (await session.execute("SELECT body FROM notes WHERE id = %s", [note_id])).one()
+        return {"body": str(row[0])}
+
+    app.add_middleware(CassandraMiddleware, config=config)
+    with TestClient(app) as client:
+        assert client.put("/notes/7", params={"body": "hello"}).status_code == 200
+        assert client.get("/notes/7").json() == {"body": "hello"}
+
+
 def test_every_request_shares_the_one_application_session(
     cassandra_config: CassandraConfig,
 ) -> None:

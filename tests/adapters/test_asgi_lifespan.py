@@ -16,9 +16,15 @@ from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 from cassandra_asgi import AsyncSession, CassandraConfig, ConfigError, ConnectError
 from cassandra_asgi.adapters.asgi import CassandraMiddleware
+from cassandra_asgi.testing import CQLServer
+from cassandra_asgi.testing.lag import LoopLagProbe
 
 TIMEOUT = 30.0  # generous bound for connecting on a busy machine; never a speed assertion
 RELEASE_QUERY = "SELECT release_version FROM system.local"
+#: Longest loop stall tolerated while connecting and closing. Typical stalls are ~10 ms; the
+#: bound is loose because ~6 engineers share 2 cores, and the stall test slows the server so
+#: that a connect blocking the loop would stall it for 0.6 s or more (measured: 0.34 s at 0.1).
+MAX_STALL = 0.2
 
 
 class LifespanApp:
@@ -349,3 +355,65 @@ async def test_other_scope_types_pass_through_untouched(cassandra_config: Cassan
     await Communicator(CassandraMiddleware(app, cassandra_config), scope).wait()
     assert seen == [{"type": "custom.protocol", "asgi": {"version": "3.0"}}]
     assert seen[0] is scope
+
+
+@pytest.mark.parametrize("state_key", ["", 3, None, b"cassandra"])
+def test_an_invalid_state_key_is_rejected_at_construction(state_key: Any) -> None:
+    with pytest.raises(ConfigError, match="state_key: expected a non-empty string"):
+        CassandraMiddleware(ignore_lifespan, state_key=state_key)
+
+
+def test_a_config_that_is_not_a_cassandra_config_is_rejected_at_construction() -> None:
+    with pytest.raises(ConfigError, match="config: expected a CassandraConfig"):
+        CassandraMiddleware(ignore_lifespan, {"contact_points": ["127.0.0.1"]})  # type: ignore[arg-type]
+
+
+def test_construction_does_no_network_io(cql_server: CQLServer) -> None:
+    config = CassandraConfig(contact_points=(cql_server.host,), port=cql_server.port)
+    CassandraMiddleware(LifespanApp(), config)
+    assert sum(cql_server.requests.values()) == 0
+
+
+def test_construction_does_not_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASSANDRA_PORT", "not-a-port")
+    middleware = CassandraMiddleware(ignore_lifespan)
+    assert middleware.config is None
+
+
+async def test_config_none_reads_the_environment_at_startup(
+    cql_server: CQLServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = LifespanApp()
+    middleware = CassandraMiddleware(app)  # built before the variables exist, like an import
+    monkeypatch.setenv("CASSANDRA_CONTACT_POINTS", cql_server.contact_point)
+    server = Communicator(middleware, lifespan_scope({}))
+    assert await server.startup() == {"type": "lifespan.startup.complete"}
+    assert len(app.startup_rows) == 1
+    await server.shutdown()
+    await server.wait()
+
+
+async def test_a_malformed_environment_variable_fails_startup_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CASSANDRA_PORT", "not-a-port")
+    server = Communicator(CassandraMiddleware(LifespanApp()), lifespan_scope({}))
+    message = await server.startup()
+    assert message["type"] == "lifespan.startup.failed"
+    assert "CASSANDRA_PORT" in message["message"]
+    with pytest.raises(ConfigError, match="CASSANDRA_PORT"):
+        await server.wait()
+
+
+@pytest.mark.memory_only
+async def test_startup_and_shutdown_never_stall_the_event_loop(cql_server: CQLServer) -> None:
+    # Slow system-table reads make a connect that blocked the loop stall it for many 0.2 s.
+    cql_server.add_latency(0.2, pattern=r"FROM system")
+    config = CassandraConfig(contact_points=(cql_server.host,), port=cql_server.port)
+    server = Communicator(CassandraMiddleware(LifespanApp(), config), lifespan_scope({}))
+    async with LoopLagProbe(interval=0.005) as probe:
+        assert await server.startup() == {"type": "lifespan.startup.complete"}
+        assert await server.shutdown() == {"type": "lifespan.shutdown.complete"}
+        await server.wait()
+    print(f"max loop lag {probe.max_lag * 1000:.2f} ms over {probe.samples} samples")
+    assert probe.max_lag < MAX_STALL, f"the loop stalled for {probe.max_lag * 1000:.1f} ms"
