@@ -392,6 +392,7 @@ class CQLServer:
         self._thread: threading.Thread | None = None
         self._owns_loop = False
         self._pending_listen: asyncio.Task[None] | None = None
+        self._down = False
 
     # --- properties ----------------------------------------------------------------------
 
@@ -438,6 +439,7 @@ class CQLServer:
             raise RuntimeError("CQLServer is already running")
         self._loop = asyncio.get_running_loop()
         self._owns_loop = False
+        self._down = False
         await self._listen(self._bind())
         return self
 
@@ -471,6 +473,7 @@ class CQLServer:
         if self._loop is not None:
             raise RuntimeError("CQLServer is already running")
         sock = self._bind()
+        self._down = False
         loop = asyncio.new_event_loop()
         ready = threading.Event()
         failure: list[BaseException] = []
@@ -593,10 +596,11 @@ class CQLServer:
             self._abort_connections()
 
         self._on_loop(down)
+        self._down = True
 
     def come_up(self) -> None:
         """Listen again on the same port after go_down()."""
-        if self._server is not None:
+        if not self._down:
             return
         sock = self._bind()
         loop = self._loop
@@ -609,6 +613,7 @@ class CQLServer:
             self._pending_listen = task
 
         self._on_loop(up)
+        self._down = False
 
     def _push_schema_event(self, body: bytes) -> None:
         for connection in list(self._connections):

@@ -199,3 +199,32 @@ def test_errors_unrelated_to_faults_still_surface(direct: Session, server: CQLSe
     server.add_latency(0.01)
     with pytest.raises(InvalidRequest):
         direct.execute("SELECT nope FROM t")
+
+
+def test_repeated_down_and_up_calls_are_harmless(direct: Session, server: CQLServer) -> None:
+    server.go_down()
+    server.go_down()
+    server.come_up()
+    server.come_up()
+    _wait_until_query_works(direct)
+
+
+def test_stop_and_start_again_keeps_port_and_data(server: CQLServer) -> None:
+    from .conftest import make_cluster
+
+    cluster = make_cluster(server)
+    try:
+        session = cluster.connect()
+        session.execute(KEYSPACE_CQL.format("kept"))
+    finally:
+        cluster.shutdown()
+    port = server.port
+    server.stop()
+    server.start()
+    assert server.port == port
+    cluster = make_cluster(server)
+    try:
+        cluster.connect()
+        assert "kept" in cluster.metadata.keyspaces
+    finally:
+        cluster.shutdown()
