@@ -87,8 +87,10 @@ class CassandraMiddleware:
         # Our own references: some servers (granian) clear the state dict at shutdown, and
         # servers without lifespan state need the session injected into each request.
         self._lifespan_session: AsyncSession | None = None
-        self._lazy_session: AsyncSession | None = None
-        self._lazy_lock = asyncio.Lock()
+        # lazy=True: one session per event loop. Starlette's TestClient without `with` runs each
+        # request on a new loop, and a session only works on the loop that connected it.
+        self._lazy_sessions: dict[asyncio.AbstractEventLoop, AsyncSession] = {}
+        self._lazy_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self._handle(scope, receive, send)
@@ -111,9 +113,10 @@ class CassandraMiddleware:
         await self.app(scope, receive, send)
 
     async def aclose(self) -> None:
-        """Close the session a ``lazy=True`` middleware opened; a later request reopens one."""
-        async with self._lazy_lock:
-            session, self._lazy_session = self._lazy_session, None
+        """Close the session ``lazy=True`` opened on this event loop (a later request reopens
+        one), and shut down any left behind by event loops that have since closed."""
+        await self._drop_sessions_of_closed_loops()
+        session = self._lazy_sessions.pop(asyncio.get_running_loop(), None)
         if session is not None:
             await session.close()
 
@@ -128,13 +131,24 @@ class CassandraMiddleware:
                 "when testing with httpx.ASGITransport, or pass lazy=True to connect on the "
                 "first request."
             )
-        session = self._lazy_session
+        loop = asyncio.get_running_loop()
+        session = self._lazy_sessions.get(loop)
         if session is None or session.closed:
-            async with self._lazy_lock:  # one connect, however many requests arrive at once
-                session = self._lazy_session
+            await self._drop_sessions_of_closed_loops()
+            async with self._lazy_locks.setdefault(loop, asyncio.Lock()):  # one connect at once
+                session = self._lazy_sessions.get(loop)
                 if session is None or session.closed:
-                    session = self._lazy_session = await connect(self._resolve_config())
+                    session = await connect(self._resolve_config())
+                    self._lazy_sessions[loop] = session
         return session
+
+    async def _drop_sessions_of_closed_loops(self) -> None:
+        for loop in [loop for loop in self._lazy_sessions if loop.is_closed()]:
+            stale = self._lazy_sessions.pop(loop)
+            self._lazy_locks.pop(loop, None)
+            # The core can only close a session on its own loop, which is gone: stop the
+            # driver's Cluster (threads, sockets) directly, off this loop.
+            await asyncio.to_thread(stale.cluster.shutdown)
 
     def _resolve_config(self) -> CassandraConfig:
         return self.config if self.config is not None else CassandraConfig.from_env()

@@ -188,18 +188,29 @@ async def test_asgi_lifespan_manager_with_httpx_serves_requests(
     assert response.status_code == 200
 
 
-@pytest.fixture
-async def lazy_middleware(cassandra_config: CassandraConfig) -> AsyncIterator[CassandraMiddleware]:
-    sessions: list[AsyncSession] = []
+class SessionRecorder:
+    """A raw ASGI app that answers with a query and remembers each session it was handed."""
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
+    def __init__(self) -> None:
+        self.sessions: list[AsyncSession] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         session = get_session(scope)
-        sessions.append(session)
-        await JSONResponse({"id": id(session), "release": await release_version(session)})(
-            scope, receive, send
-        )
+        self.sessions.append(session)
+        body = {"id": id(session), "release": await release_version(session)}
+        await JSONResponse(body)(scope, receive, send)
 
-    middleware = CassandraMiddleware(app, cassandra_config, lazy=True)
+
+@pytest.fixture
+def recorder() -> SessionRecorder:
+    return SessionRecorder()
+
+
+@pytest.fixture
+async def lazy_middleware(
+    cassandra_config: CassandraConfig, recorder: SessionRecorder
+) -> AsyncIterator[CassandraMiddleware]:
+    middleware = CassandraMiddleware(recorder, cassandra_config, lazy=True)
     yield middleware
     await middleware.aclose()
 
@@ -214,15 +225,27 @@ async def test_lazy_mode_connects_once_for_concurrent_first_requests(
     assert len({r.json()["id"] for r in responses}) == 1
 
 
-async def test_lazy_mode_aclose_closes_the_session(lazy_middleware: CassandraMiddleware) -> None:
+async def test_lazy_mode_aclose_closes_the_session(
+    lazy_middleware: CassandraMiddleware, recorder: SessionRecorder
+) -> None:
     transport = httpx.ASGITransport(app=lazy_middleware)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         await client.get("/")
-    session = lazy_middleware._lazy_session
-    assert session is not None
-    assert not session.closed
+    assert not recorder.sessions[0].closed
     await lazy_middleware.aclose()
-    assert session.closed
+    assert recorder.sessions[0].closed
+
+
+def test_lazy_mode_serves_testclient_without_context_manager_one_session_per_loop(
+    cassandra_config: CassandraConfig, recorder: SessionRecorder
+) -> None:
+    # TestClient without `with` runs every request on a brand-new event loop.
+    middleware = CassandraMiddleware(recorder, cassandra_config, lazy=True)
+    client = TestClient(middleware)
+    assert [client.get("/").status_code for _ in range(3)] == [200, 200, 200]
+    assert len({id(session) for session in recorder.sessions}) == 3
+    asyncio.run(middleware.aclose())
+    assert all(session.cluster.is_shutdown for session in recorder.sessions)
 
 
 async def test_httpx_without_lifespan_fails_with_lifespan_not_run_error(
