@@ -261,9 +261,11 @@ async def test_other_requests_are_answered_while_a_large_stream_is_sent(example_
 
     assert other.status_code == 200
     assert other.json()["title"] == "marker"
-    # The second request was answered while the stream was still being received...
+    # The second request was answered while the stream was still being received, in fact
+    # before half of it had arrived (a server stuck behind the stream answers after all of it;
+    # measured here: within about one page, 1,000 lines, of asking)...
     assert lines_before >= STREAM_UNDER_WAY_AFTER
-    assert lines_when_answered < LARGE_STREAM_ROWS
+    assert lines_when_answered < LARGE_STREAM_ROWS // 2
     # ...and the stream was neither cut short nor duplicated because of it.
     assert len(received) == LARGE_STREAM_ROWS
     ids = {json.loads(line)["id"] for line in received}

@@ -83,6 +83,7 @@ async def test_demo_prints_its_url_serves_requests_and_exits_on_sigint(keyspace:
         async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
             health = await client.get("/health")
             listing = await client.get("/notes", params={"limit": 100})
+            openapi = await client.get("/openapi.json")  # behind the /docs the banner points to
 
         demo.send_signal(signal.SIGINT)
         stdout, stderr = await asyncio.wait_for(demo.communicate(), EXIT_TIMEOUT)
@@ -90,6 +91,7 @@ async def test_demo_prints_its_url_serves_requests_and_exits_on_sigint(keyspace:
 
     assert health.status_code == 200
     assert len(listing.json()["items"]) == 7
+    assert "/notes/stream" in openapi.json()["paths"]
     assert f"curl {url}/health" in output
     assert demo.returncode == 0
     # A clean exit: the app's lifespan shut down (closing the session) before the process ended.
