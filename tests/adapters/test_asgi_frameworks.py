@@ -175,6 +175,22 @@ def test_websocket_handlers_get_the_session(cassandra_config: CassandraConfig) -
         assert websocket.receive_text()
 
 
+def test_the_fastapi_dependency_also_serves_websocket_routes(
+    cassandra_config: CassandraConfig,
+) -> None:
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def echo_release(websocket: WebSocket, session: Cassandra) -> None:
+        await websocket.accept()
+        await websocket.send_text(await release_version(session))
+        await websocket.close()
+
+    app.add_middleware(CassandraMiddleware, config=cassandra_config)
+    with TestClient(app) as client, client.websocket_connect("/ws") as websocket:
+        assert websocket.receive_text()
+
+
 async def test_asgi_lifespan_manager_with_httpx_serves_requests(
     cassandra_config: CassandraConfig,
 ) -> None:
