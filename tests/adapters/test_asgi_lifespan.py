@@ -6,13 +6,20 @@ messages the middleware sends and when the wrapped app sees the session.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from asgiref.testing import ApplicationCommunicator
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from cassandra_asgi import AsyncSession, CassandraConfig, ConfigError, ConnectError
 from cassandra_asgi.adapters.asgi import CassandraMiddleware
@@ -417,3 +424,48 @@ async def test_startup_and_shutdown_never_stall_the_event_loop(cql_server: CQLSe
         await server.wait()
     print(f"max loop lag {probe.max_lag * 1000:.2f} ms over {probe.samples} samples")
     assert probe.max_lag < MAX_STALL, f"the loop stalled for {probe.max_lag * 1000:.1f} ms"
+
+
+async def test_starlette_request_state_works_when_the_server_has_no_lifespan_state(
+    cassandra_config: CassandraConfig,
+) -> None:
+    async def release(request: Request) -> JSONResponse:
+        rows = (await request.state.cassandra.execute(RELEASE_QUERY)).current_rows
+        return JSONResponse({"rows": len(rows)})
+
+    middleware = CassandraMiddleware(Starlette(routes=[Route("/", release)]), cassandra_config)
+    server = Communicator(middleware, lifespan_scope(None))
+    assert await server.startup() == {"type": "lifespan.startup.complete"}
+    transport = httpx.ASGITransport(app=middleware)  # sends requests without scope["state"]
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/")
+    assert await server.shutdown() == {"type": "lifespan.shutdown.complete"}
+    await server.wait()
+    assert response.json() == {"rows": 1}
+
+
+async def test_the_apps_own_starlette_lifespan_state_sits_beside_the_session(
+    cassandra_config: CassandraConfig,
+) -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        yield {"greeting": "hello"}
+
+    async def both(request: Request) -> JSONResponse:
+        rows = (await request.state.cassandra.execute(RELEASE_QUERY)).current_rows
+        return JSONResponse({"greeting": request.state.greeting, "rows": len(rows)})
+
+    app = Starlette(routes=[Route("/", both)], lifespan=lifespan)
+    state: dict[str, Any] = {}
+    middleware = CassandraMiddleware(app, cassandra_config)
+    server = Communicator(middleware, lifespan_scope(state))
+    assert await server.startup() == {"type": "lifespan.startup.complete"}
+    request = Communicator(middleware, http_scope(state))
+    await request.send({"type": "http.request", "body": b"", "more_body": False})
+    start = await request.receive()
+    body = await request.receive()
+    await request.wait()
+    assert await server.shutdown() == {"type": "lifespan.shutdown.complete"}
+    await server.wait()
+    assert start["status"] == 200
+    assert json.loads(body["body"]) == {"greeting": "hello", "rows": 1}
