@@ -1,0 +1,384 @@
+"""SELECT plans: the one-row fast path, scans, ordering, paging, COUNT and DISTINCT."""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cassandra import cqltypes
+
+from . import cql
+from .binding import (
+    Bound,
+    InSource,
+    Plan,
+    Planner,
+    Source,
+    Values,
+    cell_value,
+    compare_values,
+    int_value,
+    required_value,
+)
+from .protocol import Invalid, Unset
+from .results import ColumnSpec, RowsMetadata, rows_body
+from .store import Column, Partition, Row, Table, routing_key
+from .where import pk_indexes, plan_where
+
+__all__ = ["SelectPlan"]
+
+_INT = struct.Struct(">i")
+_BIGINT_TYPE = cqltypes.LongType
+
+
+class _Getter:
+    __slots__ = ("key", "kind", "name")
+
+    def __init__(self, kind: int, key: int, name: str) -> None:
+        self.kind = kind  # 0 partition key part, 1 clustering part, 2 regular cell, 3 static cell
+        self.key = key
+        self.name = name
+
+
+_PAGING_VERSION = 1
+
+
+def _encode_paging(remaining: int, partition: Partition, ck: tuple[bytes, ...] | None) -> bytes:
+    parts = [
+        bytes([_PAGING_VERSION]),
+        _INT.pack(remaining),
+        _INT.pack(len(partition.key)),
+        partition.key,
+    ]
+    if ck is None:
+        parts.append(_INT.pack(-1))
+    else:
+        parts.append(_INT.pack(len(ck)))
+        for value in ck:
+            parts.append(_INT.pack(len(value)))
+            parts.append(value)
+    return b"".join(parts)
+
+
+def _decode_paging(state: bytes) -> tuple[int, bytes, tuple[bytes, ...] | None]:
+    try:
+        if state[0] != _PAGING_VERSION:
+            raise ValueError
+        remaining = _INT.unpack_from(state, 1)[0]
+        size = _INT.unpack_from(state, 5)[0]
+        key = state[9 : 9 + size]
+        pos = 9 + size
+        count = _INT.unpack_from(state, pos)[0]
+        pos += 4
+        if count < 0:
+            return remaining, key, None
+        ck = []
+        for _ in range(count):
+            size = _INT.unpack_from(state, pos)[0]
+            pos += 4
+            ck.append(state[pos : pos + size])
+            pos += size
+        if pos != len(state):
+            raise ValueError
+        return remaining, key, tuple(ck)
+    except (IndexError, ValueError, struct.error):
+        raise Invalid(
+            "Invalid paging state: it was not produced by this server for this query"
+        ) from None
+
+
+class SelectPlan(Plan):
+    def __init__(self, table: Table, stmt: cql.Select, bound: Bound) -> None:
+        self.table = table
+        self.bound = bound
+        planner = Planner(table, bound)
+        self.where = plan_where(
+            planner, stmt.where, allow_filtering=stmt.allow_filtering, for_write=False
+        )
+        self.count = False
+        self.distinct = stmt.distinct
+        columns: list[Column] = []
+        names: list[str] = []
+        if stmt.star:
+            columns = list(table.star_columns)
+            names = [c.name for c in columns]
+        else:
+            for selector in stmt.selectors:
+                if selector.count:
+                    if len(stmt.selectors) != 1:
+                        raise cql.Unsupported("mixing COUNT(*) with other selectors")
+                    self.count = True
+                    names.append(selector.alias or "count")
+                else:
+                    assert selector.column is not None
+                    columns.append(planner.column(selector.column))
+                    names.append(selector.alias or selector.column)
+        if self.distinct:
+            for column in columns:
+                if column.kind not in ("partition_key", "static"):
+                    raise Invalid(
+                        "SELECT DISTINCT queries must only request partition key columns "
+                        f"and/or static columns (not {column.name})"
+                    )
+        if self.count:
+            self.result = RowsMetadata(
+                [ColumnSpec(table.keyspace, table.name, names[0], _BIGINT_TYPE)]
+            )
+        else:
+            self.result = RowsMetadata(
+                [
+                    ColumnSpec(table.keyspace, table.name, n, c.cql_type)
+                    for n, c in zip(names, columns, strict=True)
+                ]
+            )
+        self.getters = [
+            _Getter(
+                {"partition_key": 0, "clustering": 1, "regular": 2, "static": 3}[c.kind],
+                c.position,
+                c.name,
+            )
+            for c in columns
+        ]
+        self.reversed = False
+        if stmt.order_by:
+            self.reversed = self._order(stmt.order_by)
+        self.limit = planner.int_source(stmt.limit, "[limit]")
+        self.per_partition_limit = planner.int_source(
+            stmt.per_partition_limit, "[per_partition_limit]"
+        )
+        self.has_static = any(c.kind == "static" for c in table.columns.values())
+        self.pk_indexes = pk_indexes(self.where, table)
+        # one-row lookups by full primary key skip the general machinery entirely
+        self.fast = (
+            self.where.single_partition
+            and not self.where.filters
+            and self.where.range_position < 0
+            and len(self.where.clustering_eq) == len(table.clustering)
+            and all(isinstance(s, Source) for s in self.where.clustering_eq)
+            and not self.count
+            and not self.distinct
+            and self.limit is None
+        )
+
+        self._fast_pk = [
+            (c, s)
+            for c, s in zip(table.partition_key, self.where.partition, strict=False)
+            if isinstance(s, Source)
+        ]
+        self._fast_ck = [
+            (c, s)
+            for c, s in zip(table.clustering, self.where.clustering_eq, strict=False)
+            if isinstance(s, Source)
+        ]
+
+    def _order(self, order_by: list[tuple[str, bool]]) -> bool:
+        table = self.table
+        assert table is not None
+        if not self.where.partition:
+            raise Invalid(
+                "ORDER BY is only supported when the partition key is restricted by an EQ or an IN."
+            )
+        reversed_flags = []
+        for position, (name, descending) in enumerate(order_by):
+            column = table.columns.get(name)
+            if column is None:
+                raise Invalid(f"Undefined column name {name}")
+            if column.kind != "clustering" or column.position != position:
+                raise Invalid(
+                    "Order by currently only supports the ordering of columns following "
+                    f"their declared order in the PRIMARY KEY (bad column {name})"
+                )
+            reversed_flags.append(descending != column.descending)
+        if len(set(reversed_flags)) != 1:
+            raise Invalid(
+                "Unsupported order by relation: mixed directions must match the "
+                "clustering order or its reverse"
+            )
+        return reversed_flags[0]
+
+    def run(
+        self, values: Values, page_size: int, paging_state: bytes | None, skip_metadata: bool
+    ) -> bytes:
+        assert self.result is not None
+        if self.fast and paging_state is None:
+            return rows_body(self.result, self._fast_rows(values), None, skip_metadata)
+        return self._run_general(values, page_size, paging_state, skip_metadata)
+
+    def _fast_rows(self, values: Values) -> list[list[bytes | None]]:
+        table = self.table
+        assert table is not None
+        parts = [required_value(s.get(values), c.name) for c, s in self._fast_pk]
+        partition = table.partitions.get(parts[0] if len(parts) == 1 else routing_key(parts))
+        if partition is None:
+            return []
+        ck = tuple(required_value(s.get(values), c.name) for c, s in self._fast_ck)
+        row = partition.rows.get(ck)
+        now = time.time()
+        if (row is None or not row.is_live(now)) and (
+            ck or not self.has_static or not partition.static.is_live(now)
+        ):
+            return []
+        return [self._row(partition, ck if row is not None else None, row, now)]
+
+    def _row(
+        self, partition: Partition, ck: tuple[bytes, ...] | None, row: Row | None, now: float
+    ) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        cells = row.live_cells(now) if row is not None else {}
+        static: dict[str, bytes] | None = None
+        for getter in self.getters:
+            kind = getter.kind
+            if kind == 2:
+                out.append(cells.get(getter.name))
+            elif kind == 0:
+                out.append(partition.key_parts[getter.key])
+            elif kind == 1:
+                out.append(ck[getter.key] if ck is not None else None)
+            else:
+                if static is None:
+                    static = partition.static.live_cells(now)
+                out.append(static.get(getter.name))
+        return out
+
+    def _partitions(self, values: Values) -> list[Partition]:
+        table = self.table
+        assert table is not None
+        if self.where.partition:
+            found: dict[bytes, Partition] = {}
+            for parts in self.where.partition_keys(values, table):
+                partition = table.partitions.get(routing_key(parts))
+                if partition is not None:
+                    found[partition.key] = partition
+            return sorted(found.values(), key=lambda p: (p.token, p.key))
+        return table.partitions_in_token_order()
+
+    def _run_general(
+        self, values: Values, page_size: int, paging_state: bytes | None, skip_metadata: bool
+    ) -> bytes:
+        table = self.table
+        assert table is not None
+        assert self.result is not None
+        now = time.time()
+        limit = int_value(self.limit, values, "LIMIT")
+        if limit is not None and limit <= 0:
+            raise Invalid(f"LIMIT must be strictly positive (got {limit})")
+        per_partition = int_value(self.per_partition_limit, values, "PER PARTITION LIMIT")
+        matcher = self.where.row_matcher(values, table)
+        filters = [(c, op, s) for c, op, s in self.where.filters]
+        resume_key: bytes | None = None
+        resume_ck: tuple[bytes, ...] | None = None
+        resume_whole = False
+        if paging_state is not None and not self.count:
+            remaining, resume_key, resume_ck = _decode_paging(paging_state)
+            resume_whole = resume_ck is None
+            limit = remaining if remaining >= 0 else None
+        partitions = self._partitions(values)
+        if resume_key is not None:
+            from cassandra.murmur3 import murmur3
+
+            position = (murmur3(resume_key), resume_key)
+            partitions = [p for p in partitions if (p.token, p.key) >= position]
+            if resume_whole and partitions and partitions[0].key == resume_key:
+                partitions = partitions[1:]
+        if self.count:
+            page_size = -1
+        rows: list[list[bytes | None]] = []
+        counted = 0
+        next_state: bytes | None = None
+        budget = limit if limit is not None else -1
+        for partition in partitions:
+            in_partition = 0
+            skip_to: Any = None
+            if resume_ck is not None and partition.key == resume_key:
+                skip_to = table.clustering_sort_key(resume_ck)
+            emitted_any = False
+            for ck, row in self._rows_of(partition, matcher, now, skip_to):
+                if filters and not self._filters_pass(filters, values, partition, ck, row, now):
+                    continue
+                if self.distinct:
+                    row, ck = None, None
+                if self.count:
+                    counted += 1
+                else:
+                    rows.append(self._row(partition, ck, row, now))
+                emitted_any = True
+                in_partition += 1
+                if budget > 0:
+                    budget -= 1
+                full = 0 < page_size <= len(rows)
+                if budget == 0:
+                    return self._finish(rows, counted, None, skip_metadata)
+                if full:
+                    next_state = _encode_paging(budget, partition, None if self.distinct else ck)
+                    return self._finish(rows, counted, next_state, skip_metadata)
+                if self.distinct or (per_partition is not None and in_partition >= per_partition):
+                    break
+            del emitted_any
+        return self._finish(rows, counted, None, skip_metadata)
+
+    def _finish(
+        self, rows: list[list[bytes | None]], counted: int, state: bytes | None, skip: bool
+    ) -> bytes:
+        assert self.result is not None
+        if self.count:
+            return rows_body(self.result, [[struct.pack(">q", counted)]], None, skip)
+        return rows_body(self.result, rows, state, skip)
+
+    def _rows_of(
+        self,
+        partition: Partition,
+        matcher: Callable[[tuple[bytes, ...]], bool] | None,
+        now: float,
+        skip_to: Any,
+    ) -> Any:
+        table = self.table
+        assert table is not None
+        ordered = partition.sorted_rows(table)
+        if self.reversed:
+            ordered = list(reversed(ordered))
+        produced = False
+        for sort_key, ck in ordered:
+            if skip_to is not None and (
+                (not self.reversed and sort_key <= skip_to)
+                or (self.reversed and sort_key >= skip_to)
+            ):
+                continue
+            if matcher is not None and not matcher(ck):
+                continue
+            row = partition.rows.get(ck)
+            if row is None or not row.is_live(now):
+                continue
+            produced = True
+            yield ck, row
+        if (
+            not produced
+            and skip_to is None
+            and self.has_static
+            and matcher is None
+            and partition.static.is_live(now)
+        ):
+            yield None, None
+
+    def _filters_pass(
+        self,
+        filters: list[tuple[Column, str, Source | InSource]],
+        values: Values,
+        partition: Partition,
+        ck: tuple[bytes, ...] | None,
+        row: Row | None,
+        now: float,
+    ) -> bool:
+        for column, op, source in filters:
+            actual = cell_value(column, partition, ck, row, now)
+            if isinstance(source, InSource):
+                if actual not in source.get_all(values, column.name):
+                    return False
+            else:
+                expected = source.get(values)
+                if isinstance(expected, Unset):
+                    raise Invalid(f"Invalid unset value for column {column.name}")
+                if not compare_values(op, actual, expected, column.cql_type):
+                    return False
+        return True
