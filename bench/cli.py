@@ -77,11 +77,11 @@ QUICK = replace(
     mode="quick",
     levels=(10, 500),
     rounds=3,
-    duration=0.6,
+    duration=0.5,
     warmup=0.2,
     stream_rows=50_000,
     stream_rounds=3,
-    http_duration=1.0,
+    http_duration=0.8,
     http_warmup=0.3,
     http_rounds=3,
 )
@@ -173,6 +173,7 @@ async def run_sections(
     target: Target, settings: Settings
 ) -> tuple[PointReadResults | None, StreamResults | None, HttpResults | None]:
     points = stream = http = None
+    began = time.perf_counter()
     if "point" in settings.sections:
         progress("point reads:")
         contenders = [
@@ -188,9 +189,10 @@ async def run_sections(
             warmup=settings.warmup,
             max_requests=settings.max_requests,
             progress=progress,
+            server_cpu=target.server_cpu_seconds,
         )
     if "stream" in settings.sections:
-        progress("streaming:")
+        progress(f"streaming (after {time.perf_counter() - began:.1f} s):")
         stream = await measure_streaming(
             target.config,
             rows=settings.stream_rows,
@@ -200,7 +202,7 @@ async def run_sections(
             progress=progress,
         )
     if "http" in settings.sections:
-        progress("http:")
+        progress(f"http (after {time.perf_counter() - began:.1f} s):")
         http = await measure_http(
             target,
             connections=settings.http_connections,
@@ -238,6 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress(f"target: {target.description}; preparing data")
         meta = _meta(target, settings, argv)
         prepare_data(target, settings)
+        progress(f"data ready after {time.perf_counter() - began:.1f} s")
         points, stream, http = asyncio.run(run_sections(target, settings))
     meta["elapsed_s"] = time.perf_counter() - began
     report = json_safe(build_report(meta, points, stream, http))

@@ -93,9 +93,13 @@ class AppServer:
                 )
             await asyncio.sleep(0.2)
 
-    def stop(self) -> None:
+    def interrupt(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)  # graceful: lifespan shutdown closes sessions
+
+    def stop(self) -> None:
+        self.interrupt()
+        if self.process.poll() is None:
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -168,6 +172,8 @@ async def measure_http(
             raise RuntimeError(f"bench.loadgen exited with status {loadgen.returncode}")
         report = json.loads(stdout)
     finally:
+        for server in servers.values():
+            server.interrupt()  # both shut down at once
         for server in servers.values():
             server.stop()
     results = HttpResults(connections=connections)

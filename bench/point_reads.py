@@ -253,6 +253,8 @@ class RoundSummary:
     completed: int
     errors: int
     first_error: str | None
+    client_cpu_us: float
+    server_cpu_us: float
 
     @classmethod
     def of(cls, result: RunResult) -> RoundSummary:
@@ -263,6 +265,8 @@ class RoundSummary:
             completed=result.completed,
             errors=result.errors,
             first_error=result.first_error,
+            client_cpu_us=result.cpu_us_per_request("client"),
+            server_cpu_us=result.cpu_us_per_request("server"),
         )
 
 
@@ -286,12 +290,23 @@ class LevelSummary:
     def errors(self) -> int:
         return sum(r.errors for r in self.rounds)
 
+    @property
+    def client_cpu_us(self) -> float:
+        """Median bench-process CPU per query: far steadier than q/s on a shared machine."""
+        return median([r.client_cpu_us for r in self.rounds])
+
+    @property
+    def server_cpu_us(self) -> float:
+        return median([r.server_cpu_us for r in self.rounds])
+
     def as_json(self) -> dict[str, Any]:
         errors = [r.first_error for r in self.rounds if r.first_error]
         return {
             "qps": self.rate,
             "p50_ms": self.p50_ms,
             "p99_ms": self.p99_ms,
+            "client_cpu_us_per_query": self.client_cpu_us,
+            "server_cpu_us_per_query": self.server_cpu_us,
             "errors": self.errors,
             "first_error": errors[0] if errors else None,
             "rounds_qps": [r.rate for r in self.rounds],
@@ -327,6 +342,7 @@ async def measure_point_reads(
     warmup: float,
     max_requests: int,
     progress: Progress,
+    server_cpu: Callable[[], float | None] = lambda: None,
 ) -> PointReadResults:
     results = PointReadResults(levels=list(levels))
     ready: list[Contender] = []
@@ -353,12 +369,18 @@ async def measure_point_reads(
                 shift = round_number % max(1, len(ready))
                 for contender in ready[shift:] + ready[:shift]:
                     gc.collect()
+                    server_before, client_before = server_cpu(), time.process_time()
                     result = await contender.run(level, duration, max_requests)
+                    result.client_cpu = time.process_time() - client_before
+                    server_after = server_cpu()
+                    if server_before is not None and server_after is not None:
+                        result.server_cpu = server_after - server_before
                     summary = results.by_contender[contender.name].setdefault(level, LevelSummary())
                     summary.rounds.append(RoundSummary.of(result))
                     progress(
                         f"  c={level:<5} round {round_number + 1}/{rounds} {contender.name:<25}"
                         f" {result.rate:>9,.0f} q/s  p99 {result.latency_ms(0.99):8.2f} ms"
+                        f"  client {result.cpu_us_per_request('client'):6.0f} us/q"
                         + (f"  errors {result.errors}" if result.errors else "")
                     )
     finally:

@@ -56,6 +56,11 @@ def _point_section(points: PointReadResults) -> tuple[dict[str, Any], dict[str, 
         other = points.summary(name, level)
         flat[f"execute_vs_{name}"] = ratio(ours_rate, other.rate if other else math.nan)
         flat[f"execute_vs_{name}_paired"] = points.paired_ratio("ours", name, level)
+    for name in points.descriptions:
+        summary = points.summary(name, level)
+        if summary is not None:
+            flat[f"{name}_qps"] = summary.rate
+            flat[f"{name}_client_cpu_us_per_query"] = summary.client_cpu_us
     contenders: dict[str, Any] = {}
     for name, by_level in points.by_contender.items():
         levels: dict[str, Any] = {}
@@ -80,6 +85,8 @@ def _stream_section(stream: StreamResults) -> tuple[dict[str, Any], dict[str, An
             ours.rate if ours else math.nan, driver.rate if driver else math.nan
         ),
         "stream_max_loop_stall_ms": ours.max_stall_ms if ours else math.nan,
+        "stream_median_round_loop_stall_ms": ours.median_stall_ms if ours else math.nan,
+        "idle_loop_max_stall_ms": max(stream.idle_stalls_ms, default=math.nan),
         "driver_paging_max_loop_stall_ms": driver.max_stall_ms if driver else math.nan,
         "stream_peak_memory_mb": ours.peak_memory_mb if ours else math.nan,
         "driver_paging_peak_memory_mb": driver.peak_memory_mb if driver else math.nan,
@@ -87,6 +94,7 @@ def _stream_section(stream: StreamResults) -> tuple[dict[str, Any], dict[str, An
     section = {
         "rows": stream.rows,
         "fetch_size": stream.fetch_size,
+        "idle_loop_stalls_ms": stream.idle_stalls_ms,
         "contenders": {name: s.as_json() for name, s in stream.by_contender.items()},
         "skipped": stream.skipped,
     }
@@ -176,7 +184,7 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append("One-row prepared reads by key (median of interleaved rounds)")
         header = (
             f"{'in flight':>9}  {'contender':<26}{'q/s':>10}{'vs raw':>8}"
-            f"{'p50 ms':>9}{'p99 ms':>9}"
+            f"{'p50 ms':>9}{'p99 ms':>9}{'cpu us/q':>9}{'srv us/q':>9}"
         )
         lines.append(header + f"{'errors':>8}")
         lines.append("-" * (len(header) + 8))
@@ -189,8 +197,13 @@ def format_table(report: dict[str, Any]) -> str:
                     f"{level:>9}  {name:<26}{_num(row['qps']):>10}"
                     f"{_num(row['ratio_to_raw_default'], '.2f'):>8}"
                     f"{_num(row['p50_ms'], '.2f'):>9}{_num(row['p99_ms'], '.2f'):>9}"
-                    f"{row['errors']:>8}"
+                    f"{_num(row['client_cpu_us_per_query']):>9}"
+                    f"{_num(row['server_cpu_us_per_query']):>9}{row['errors']:>8}"
                 )
+        lines.append(
+            "  vs raw: q/s ratio to raw_default; cpu us/q: bench-process CPU (all threads) per"
+            " query; srv us/q: in-memory server CPU per query"
+        )
         for name, reason in points["skipped"].items():
             lines.append(f"  skipped {name}: {reason}")
     stream = report.get("stream")
@@ -200,12 +213,23 @@ def format_table(report: dict[str, Any]) -> str:
             f"Streaming {stream['rows']:,} rows (fetch_size {stream['fetch_size']}), median rate,"
             " worst loop stall"
         )
-        lines.append(f"{'contender':<26}{'rows/s':>12}{'stall ms':>10}{'peak MB':>9}")
+        lines.append(
+            f"{'contender':<26}{'rows/s':>12}{'stall ms':>10}{'median':>8}{'peak MB':>9}"
+            f"{'cpu us/row':>11}"
+        )
         for name, row in stream["contenders"].items():
             lines.append(
                 f"{name:<26}{_num(row['rows_per_s']):>12}"
                 f"{_num(row['max_loop_stall_ms'], '.2f'):>10}"
+                f"{_num(row['median_round_max_loop_stall_ms'], '.2f'):>8}"
                 f"{_num(row['peak_traced_memory_mb'], '.1f'):>9}"
+                f"{_num(row['client_cpu_us_per_row'], '.2f'):>11}"
+            )
+        idle = stream["idle_loop_stalls_ms"]
+        if idle:
+            lines.append(
+                f"  stall ms: worst round; median: median of the rounds' worst; an idle loop's "
+                f"worst stall on this machine meanwhile: {max(v or 0.0 for v in idle):.2f} ms"
             )
         for name, reason in stream["skipped"].items():
             lines.append(f"  skipped {name}: {reason}")

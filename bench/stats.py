@@ -44,11 +44,19 @@ class RunResult:
     elapsed: float
     latencies: list[float]
     first_error: str | None = None
+    #: CPU seconds the bench process (every thread) and the server used during the run.
+    client_cpu: float = math.nan
+    server_cpu: float = math.nan
 
     @property
     def rate(self) -> float:
         """Completed requests per second of wall-clock time."""
         return self.completed / self.elapsed if self.elapsed > 0 else math.nan
+
+    def cpu_us_per_request(self, which: str) -> float:
+        """``client`` or ``server`` CPU microseconds per completed request."""
+        seconds = self.client_cpu if which == "client" else self.server_cpu
+        return seconds / self.completed * 1e6 if self.completed else math.nan
 
     def latency_ms(self, fraction: float) -> float:
         """A latency percentile in milliseconds."""

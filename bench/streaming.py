@@ -32,10 +32,15 @@ class StreamRun:
     rows: int
     elapsed: float
     max_stall_ms: float
+    client_cpu: float
 
     @property
     def rate(self) -> float:
         return self.rows / self.elapsed if self.elapsed > 0 else float("nan")
+
+    @property
+    def cpu_us_per_row(self) -> float:
+        return self.client_cpu / self.rows * 1e6 if self.rows else float("nan")
 
 
 class StreamContender(abc.ABC):
@@ -60,10 +65,20 @@ class StreamContender(abc.ABC):
         from cassandra_asgi.testing.lag import LoopLagProbe
 
         async with LoopLagProbe(interval=0.005) as probe:
-            started = time.perf_counter()
+            cpu_before, started = time.process_time(), time.perf_counter()
             rows = await self.read_all()
             elapsed = time.perf_counter() - started
-        return StreamRun(rows, elapsed, probe.max_lag * 1000.0)
+            cpu = time.process_time() - cpu_before
+        return StreamRun(rows, elapsed, probe.max_lag * 1000.0, cpu)
+
+
+async def idle_loop_stall_ms(seconds: float) -> float:
+    """The longest stall of a loop doing nothing at all: the machine's own noise floor."""
+    from cassandra_asgi.testing.lag import LoopLagProbe
+
+    async with LoopLagProbe(interval=0.005) as probe:
+        await asyncio.sleep(seconds)
+    return probe.max_lag * 1000.0
 
 
 class OursStream(StreamContender):
@@ -126,12 +141,22 @@ class StreamSummary:
     def max_stall_ms(self) -> float:
         return max((r.max_stall_ms for r in self.runs), default=float("nan"))
 
+    @property
+    def median_stall_ms(self) -> float:
+        return median([r.max_stall_ms for r in self.runs])
+
+    @property
+    def cpu_us_per_row(self) -> float:
+        return median([r.cpu_us_per_row for r in self.runs])
+
     def as_json(self) -> dict[str, Any]:
         return {
             "description": self.description,
             "rows_per_s": self.rate,
             "rows": self.runs[0].rows if self.runs else 0,
             "max_loop_stall_ms": self.max_stall_ms,
+            "median_round_max_loop_stall_ms": self.median_stall_ms,
+            "client_cpu_us_per_row": self.cpu_us_per_row,
             "peak_traced_memory_mb": self.peak_memory_mb,
             "rounds_rows_per_s": [r.rate for r in self.runs],
             "rounds_max_loop_stall_ms": [r.max_stall_ms for r in self.runs],
@@ -144,6 +169,8 @@ class StreamResults:
     fetch_size: int
     by_contender: dict[str, StreamSummary] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    #: Per round: the longest stall of an idle loop over 0.5 s, measured just before.
+    idle_stalls_ms: list[float] = field(default_factory=list)
 
 
 async def _traced_peak_mb(contender: StreamContender) -> float:
@@ -188,6 +215,7 @@ async def measure_streaming(
         for contender in ready:  # warm-up: first page decode paths, prepared metadata
             await contender.read_all()
         for round_number in range(rounds):
+            results.idle_stalls_ms.append(await idle_loop_stall_ms(0.5))
             order = ready if round_number % 2 == 0 else ready[::-1]
             for contender in order:
                 gc.collect()
@@ -198,6 +226,7 @@ async def measure_streaming(
                 progress(
                     f"  stream round {round_number + 1}/{rounds} {contender.name:<22}"
                     f" {run.rate:>10,.0f} rows/s  max loop stall {run.max_stall_ms:6.2f} ms"
+                    f" (idle loop: {results.idle_stalls_ms[-1]:.2f} ms)"
                 )
         if measure_memory:
             for contender in ready:

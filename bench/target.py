@@ -82,6 +82,18 @@ class ServerProcess:
                     f"within {self.startup_timeout:.0f} s; its output:\n{output}"
                 )
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time the server process has used so far (Linux ``/proc``)."""
+        process = self._process
+        if process is None:
+            return None
+        try:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        # Fields 14 and 15 of stat(5) (utime, stime), counted after the ")" that ends comm.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
@@ -106,10 +118,21 @@ def child_environment(**extra: str) -> dict[str, str]:
 class Target:
     """Where to connect: a config (without keyspace) and a human-readable description."""
 
-    def __init__(self, config: CassandraConfig, description: str, in_memory: bool) -> None:
+    def __init__(
+        self,
+        config: CassandraConfig,
+        description: str,
+        in_memory: bool,
+        server: ServerProcess | None = None,
+    ) -> None:
         self.config = config
         self.description = description
         self.in_memory = in_memory
+        self.server = server
+
+    def server_cpu_seconds(self) -> float | None:
+        """CPU time used so far by the in-memory server; ``None`` for a real cluster."""
+        return None if self.server is None else self.server.cpu_seconds()
 
     @property
     def contact_points_env(self) -> str:
@@ -128,7 +151,8 @@ def open_target() -> Iterator[Target]:
     server.start()
     try:
         config = CassandraConfig(contact_points=(f"{server.host}:{server.port}",))
-        yield Target(config, f"in-memory server process at {server.host}:{server.port}", True)
+        description = f"in-memory server process at {server.host}:{server.port}"
+        yield Target(config, description, True, server)
     finally:
         server.stop()
 
