@@ -32,6 +32,8 @@ __all__ = [
     "Note",
     "NotePage",
     "Notes",
+    "Statements",
+    "checked_keyspace",
     "decode_page_token",
     "encode_page_token",
     "int_param",
@@ -61,7 +63,10 @@ _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 def keyspace_for(config: CassandraConfig) -> str:
     """The keyspace the examples use: ``CASSANDRA_KEYSPACE``, else ``demo``."""
-    name = config.keyspace or DEFAULT_KEYSPACE
+    return checked_keyspace(config.keyspace or DEFAULT_KEYSPACE)
+
+
+def checked_keyspace(name: str) -> str:
     if not _KEYSPACE_NAME.fullmatch(name):
         raise ValueError(
             f"keyspace {name!r} is not a plain CQL name (a letter, then up to 47 letters, "
@@ -121,6 +126,16 @@ class NotePage:
         return {"items": [note.to_json() for note in self.notes], "next_page": self.next_page}
 
 
+@dataclass(frozen=True, slots=True)
+class Statements:
+    """Prepared once at startup: executing one then sends only its id and the values."""
+
+    insert: Any
+    select_one: Any
+    select_all: Any
+    delete: Any
+
+
 class Notes:
     """Notes stored in ``<keyspace>.notes``; build one with ``await Notes.create(...)``.
 
@@ -128,7 +143,7 @@ class Notes:
     the same session can create the keyspace on a fresh cluster.
     """
 
-    def __init__(self, session: AsyncSession, keyspace: str, statements: dict[str, Any]) -> None:
+    def __init__(self, session: AsyncSession, keyspace: str, statements: Statements) -> None:
         self.session = session
         self.keyspace = keyspace
         self._statements = statements
@@ -136,44 +151,43 @@ class Notes:
     @classmethod
     async def create(cls, session: AsyncSession, keyspace: str) -> Notes:
         """Create the schema if missing and prepare every statement, once, at startup."""
+        keyspace = checked_keyspace(keyspace)
         # SimpleStrategy with one replica suits a laptop; production keyspaces are created
         # by operators with NetworkTopologyStrategy, and this statement then does nothing.
         await session.execute(
             f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
             "{'class': 'SimpleStrategy', 'replication_factor': 1}"
         )
-        await session.execute(
-            f"CREATE TABLE IF NOT EXISTS {keyspace}.notes "
-            "(id uuid PRIMARY KEY, title text, body text)"
-        )
         table = f"{keyspace}.notes"
-        texts = {
-            "insert": f"INSERT INTO {table} (id, title, body) VALUES (?, ?, ?)",
-            "select_one": f"SELECT id, title, body FROM {table} WHERE id = ?",
-            "select_all": f"SELECT id, title, body FROM {table}",
-            "delete": f"DELETE FROM {table} WHERE id = ?",
-        }
-        statements = {name: await session.prepare(text) for name, text in texts.items()}
+        await session.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (id uuid PRIMARY KEY, title text, body text)"
+        )
+        statements = Statements(
+            insert=await session.prepare(f"INSERT INTO {table} (id, title, body) VALUES (?, ?, ?)"),
+            select_one=await session.prepare(f"SELECT id, title, body FROM {table} WHERE id = ?"),
+            select_all=await session.prepare(f"SELECT id, title, body FROM {table}"),
+            delete=await session.prepare(f"DELETE FROM {table} WHERE id = ?"),
+        )
         return cls(session, keyspace, statements)
 
     async def add(self, title: str, body: str) -> Note:
         note = Note(id=uuid.uuid4(), title=title, body=body)
-        await self.session.execute(self._statements["insert"], (note.id, note.title, note.body))
+        await self.session.execute(self._statements.insert, (note.id, note.title, note.body))
         return note
 
     async def get(self, note_id: uuid.UUID) -> Note | None:
-        result = await self.session.execute(self._statements["select_one"], (note_id,))
+        result = await self.session.execute(self._statements.select_one, (note_id,))
         row = result.one()
         return None if row is None else Note.from_row(row)
 
     async def put(self, note_id: uuid.UUID, title: str, body: str) -> Note:
         """Create or replace: a Cassandra write is an upsert, so PUT needs no read first."""
-        await self.session.execute(self._statements["insert"], (note_id, title, body))
+        await self.session.execute(self._statements.insert, (note_id, title, body))
         return Note(id=note_id, title=title, body=body)
 
     async def delete(self, note_id: uuid.UUID) -> None:
         """Idempotent, like every Cassandra delete: deleting a missing note is not an error."""
-        await self.session.execute(self._statements["delete"], (note_id,))
+        await self.session.execute(self._statements.delete, (note_id,))
 
     async def page(self, size: int = DEFAULT_PAGE_SIZE, token: str | None = None) -> NotePage:
         """One page of notes; pass the previous page's ``next_page`` to continue.
@@ -186,7 +200,7 @@ class Notes:
         paging_state = None if token is None else decode_page_token(token)
         try:
             result = await self.session.execute(
-                self._statements["select_all"], fetch_size=size, paging_state=paging_state
+                self._statements.select_all, fetch_size=size, paging_state=paging_state
             )
         except (InvalidRequest, ProtocolException) as exc:
             if paging_state is None:
@@ -209,7 +223,7 @@ class Notes:
         closed too and no further pages are fetched.
         """
         async with self.session.stream(
-            self._statements["select_all"], fetch_size=STREAM_FETCH_SIZE
+            self._statements.select_all, fetch_size=STREAM_FETCH_SIZE
         ) as rows:
             async for page in rows.pages():
                 yield ndjson_lines(Note.from_row(row) for row in page)
@@ -218,7 +232,7 @@ class Notes:
         """Insert ``count`` generated notes, at most 100 writes in flight at a time."""
         if count < 0:
             raise BadRequest(f"count must not be negative, got {count}")
-        insert = self._statements["insert"]
+        insert = self._statements.insert
         for start in range(0, count, SEED_CHUNK):
             numbers = range(start, min(start + SEED_CHUNK, count))
             await self.session.execute_concurrent(
@@ -227,7 +241,7 @@ class Notes:
         return count
 
     async def is_empty(self) -> bool:
-        result = await self.session.execute(self._statements["select_all"], fetch_size=1)
+        result = await self.session.execute(self._statements.select_all, fetch_size=1)
         return not result.current_rows
 
 
