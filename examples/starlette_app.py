@@ -8,7 +8,7 @@ the statements; whatever it yields becomes ``request.state`` in every request.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
@@ -37,9 +37,6 @@ class State(TypedDict):
     notes: Notes
 
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
 def notes_of(request: Request) -> Notes:
     notes = getattr(request.state, "notes", None)
     if not isinstance(notes, Notes):
@@ -47,16 +44,9 @@ def notes_of(request: Request) -> Notes:
     return notes
 
 
-def answers_bad_requests(handler: Handler) -> Handler:
-    """Turn ``BadRequest`` (bad JSON, bad id, bad page token...) into a 400 with its reason."""
-
-    async def wrapper(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except BadRequest as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=400)
-
-    return wrapper
+async def bad_request(request: Request, exc: Exception) -> Response:
+    """``BadRequest`` (bad JSON, id, page size or page token) becomes a 400 with its reason."""
+    return JSONResponse({"detail": str(exc)}, status_code=400)
 
 
 async def json_body(request: Request) -> object:
@@ -71,14 +61,12 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok", "cassandra_rtt_ms": round(rtt * 1000, 3)})
 
 
-@answers_bad_requests
 async def add_note(request: Request) -> Response:
     title, body = parse_note(await json_body(request))
     note = await notes_of(request).add(title, body)
     return JSONResponse(note.to_json(), status_code=201)
 
 
-@answers_bad_requests
 async def list_notes(request: Request) -> Response:
     params = request.query_params
     limit = int_param(
@@ -92,7 +80,6 @@ async def stream_notes(request: Request) -> Response:
     return StreamingResponse(notes_of(request).ndjson(), media_type="application/x-ndjson")
 
 
-@answers_bad_requests
 async def seed_notes(request: Request) -> Response:
     count = int_param(
         "count", request.query_params.get("count"), default=1000, low=1, high=MAX_SEED
@@ -100,7 +87,6 @@ async def seed_notes(request: Request) -> Response:
     return JSONResponse({"inserted": await notes_of(request).seed(count)}, status_code=201)
 
 
-@answers_bad_requests
 async def get_note(request: Request) -> Response:
     note = await notes_of(request).get(parse_note_id(request.path_params["note_id"]))
     if note is None:
@@ -108,7 +94,6 @@ async def get_note(request: Request) -> Response:
     return JSONResponse(note.to_json())
 
 
-@answers_bad_requests
 async def put_note(request: Request) -> Response:
     note_id = parse_note_id(request.path_params["note_id"])
     title, body = parse_note(await json_body(request))
@@ -116,7 +101,6 @@ async def put_note(request: Request) -> Response:
     return JSONResponse(note.to_json())
 
 
-@answers_bad_requests
 async def delete_note(request: Request) -> Response:
     await notes_of(request).delete(parse_note_id(request.path_params["note_id"]))
     return Response(status_code=204)
@@ -146,7 +130,7 @@ def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> Starl
         Route("/notes/{note_id}", put_note, methods=["PUT"]),
         Route("/notes/{note_id}", delete_note, methods=["DELETE"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={BadRequest: bad_request})
 
 
 app = create_app()
