@@ -1,13 +1,15 @@
-"""The quick starts in README.md run as printed.
+"""The code in README.md runs as printed.
 
-Each ```python block under a "Quick start" heading is executed as a module, served for real
-and asked for its one endpoint; the code reads its settings from the ``CASSANDRA_*``
-variables, which point at the plugin's target (in-memory server or real cluster).
+Each quick start's ```python block is executed as a module, served for real and asked for its
+one endpoint; the code reads its settings from the ``CASSANDRA_*`` variables, which point at
+the plugin's target (in-memory server or real cluster). The testing example runs under pytest.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,20 +21,27 @@ from example_servers import serving_aiohttp, serving_asgi
 from cassandra_asgi import CassandraConfig
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-QUICK_START = re.compile(
-    r"^## Quick start: (?P<title>.+?)\n(?P<section>.*?)(?=^## |\Z)", re.M | re.S
-)
+SECTION = re.compile(r"^## (?P<title>.+?)\n(?P<body>.*?)(?=^## |\Z)", re.M | re.S)
 PYTHON_BLOCK = re.compile(r"^```python\n(?P<code>.*?)^```$", re.M | re.S)
+QUICK_START = "Quick start: "
+
+
+def python_blocks() -> dict[str, str]:
+    """``{section heading: its first python block}`` for the README sections that have one."""
+    found = {}
+    for section in SECTION.finditer(README.read_text(encoding="utf-8")):
+        if block := PYTHON_BLOCK.search(section["body"]):
+            found[section["title"]] = block["code"]
+    return found
 
 
 def quick_starts() -> dict[str, str]:
-    """``{heading: code}`` for every quick start section of the README."""
-    found = {}
-    for section in QUICK_START.finditer(README.read_text(encoding="utf-8")):
-        block = PYTHON_BLOCK.search(section["section"])
-        assert block, f"quick start {section['title']!r} has no python block"
-        found[section["title"]] = block["code"]
-    return found
+    """``{"ASGI (FastAPI)": code, ...}`` for every "Quick start: ..." section."""
+    return {
+        title.removeprefix(QUICK_START): code
+        for title, code in python_blocks().items()
+        if title.startswith(QUICK_START)
+    }
 
 
 def run_as_module(code: str, name: str) -> dict[str, Any]:
@@ -68,3 +77,20 @@ async def test_quick_start_answers_from_cassandra(quick_start_url: str) -> None:
 
     assert response.status_code == 200
     assert re.fullmatch(r"\d+\.\d+.*", response.json()["release"])
+
+
+def test_testing_example_passes_under_pytest(tmp_path: Path) -> None:
+    """Run in its own pytest process: the plugin as installed, pytest-asyncio in auto mode."""
+    (tmp_path / "test_from_readme.py").write_text(python_blocks()["Testing your application"])
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "asyncio_mode=auto"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
