@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -390,8 +391,6 @@ def _run_batch(plans: list[tuple[Plan, Values]]) -> bytes:
         for plan, values in plans:
             plan.run(values, -1, None, False)
         return VOID
-    import time
-
     now = time.time()
     tables = {id(p.table) for p, _ in plans}
     if len(tables) != 1:

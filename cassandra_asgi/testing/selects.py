@@ -5,9 +5,11 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from cassandra import cqltypes
+from cassandra.murmur3 import murmur3
 
 from . import cql
 from .binding import (
@@ -42,51 +44,62 @@ class _Getter:
         self.name = name
 
 
-_PAGING_VERSION = 1
+_PAGING_VERSION = 2
 
 
-def _encode_paging(remaining: int, partition: Partition, ck: tuple[bytes, ...] | None) -> bytes:
-    parts = [
-        bytes([_PAGING_VERSION]),
-        _INT.pack(remaining),
-        _INT.pack(len(partition.key)),
-        partition.key,
-    ]
-    if ck is None:
-        parts.append(_INT.pack(-1))
-    else:
-        parts.append(_INT.pack(len(ck)))
-        for value in ck:
+@dataclass(frozen=True, slots=True)
+class PagingPosition:
+    """Where the previous page stopped: after this row (or after this whole partition).
+
+    Positions, not offsets, so a page resumes correctly even when rows were written or deleted
+    since the previous one; ``remaining`` carries LIMIT across pages and ``in_partition`` the
+    PER PARTITION LIMIT count of the partition the page stopped in.
+    """
+
+    remaining: int
+    in_partition: int
+    key: bytes
+    ck: tuple[bytes, ...] | None
+
+    def encode(self) -> bytes:
+        parts = [
+            bytes([_PAGING_VERSION]),
+            _INT.pack(self.remaining),
+            _INT.pack(self.in_partition),
+            _INT.pack(len(self.key)),
+            self.key,
+            _INT.pack(-1 if self.ck is None else len(self.ck)),
+        ]
+        for value in self.ck or ():
             parts.append(_INT.pack(len(value)))
             parts.append(value)
-    return b"".join(parts)
+        return b"".join(parts)
 
-
-def _decode_paging(state: bytes) -> tuple[int, bytes, tuple[bytes, ...] | None]:
-    try:
-        if state[0] != _PAGING_VERSION:
-            raise ValueError
-        remaining = _INT.unpack_from(state, 1)[0]
-        size = _INT.unpack_from(state, 5)[0]
-        key = state[9 : 9 + size]
-        pos = 9 + size
-        count = _INT.unpack_from(state, pos)[0]
-        pos += 4
-        if count < 0:
-            return remaining, key, None
-        ck = []
-        for _ in range(count):
-            size = _INT.unpack_from(state, pos)[0]
-            pos += 4
-            ck.append(state[pos : pos + size])
+    @classmethod
+    def decode(cls, state: bytes) -> PagingPosition:
+        try:
+            if state[0] != _PAGING_VERSION:
+                raise ValueError
+            remaining, in_partition, size = struct.unpack_from(">iii", state, 1)
+            pos = 13
+            key = state[pos : pos + size]
             pos += size
-        if pos != len(state):
-            raise ValueError
-        return remaining, key, tuple(ck)
-    except (IndexError, ValueError, struct.error):
-        raise Invalid(
-            "Invalid paging state: it was not produced by this server for this query"
-        ) from None
+            count = _INT.unpack_from(state, pos)[0]
+            pos += 4
+            ck: list[bytes] | None = None if count < 0 else []
+            for _ in range(max(count, 0)):
+                size = _INT.unpack_from(state, pos)[0]
+                pos += 4
+                assert ck is not None
+                ck.append(state[pos : pos + size])
+                pos += size
+            if pos != len(state):
+                raise ValueError
+            return cls(remaining, in_partition, key, None if ck is None else tuple(ck))
+        except (IndexError, ValueError, struct.error):
+            raise Invalid(
+                "Invalid paging state: it was not produced by this server for this query"
+            ) from None
 
 
 class SelectPlan(Plan):
@@ -267,34 +280,31 @@ class SelectPlan(Plan):
         per_partition = int_value(self.per_partition_limit, values, "PER PARTITION LIMIT")
         matcher = self.where.row_matcher(values, table)
         filters = [(c, op, s) for c, op, s in self.where.filters]
-        resume_key: bytes | None = None
-        resume_ck: tuple[bytes, ...] | None = None
-        resume_whole = False
+        resume: PagingPosition | None = None
         if paging_state is not None and not self.count:
-            remaining, resume_key, resume_ck = _decode_paging(paging_state)
-            resume_whole = resume_ck is None
-            limit = remaining if remaining >= 0 else None
+            resume = PagingPosition.decode(paging_state)
+            limit = resume.remaining if resume.remaining >= 0 else None
         partitions = self._partitions(values)
-        if resume_key is not None:
-            from cassandra.murmur3 import murmur3
-
-            position = (murmur3(resume_key), resume_key)
+        if resume is not None:
+            position = (murmur3(resume.key), resume.key)
             partitions = [p for p in partitions if (p.token, p.key) >= position]
-            if resume_whole and partitions and partitions[0].key == resume_key:
+            if resume.ck is None and partitions and partitions[0].key == resume.key:
                 partitions = partitions[1:]
-        if self.count:
+        if self.count:  # one aggregated row: no paging, and LIMIT applies to that row
             page_size = -1
+            limit = None
         rows: list[list[bytes | None]] = []
         counted = 0
-        next_state: bytes | None = None
         budget = limit if limit is not None else -1
         for partition in partitions:
             in_partition = 0
             skip_to: Any = None
-            if resume_ck is not None and partition.key == resume_key:
-                skip_to = table.clustering_sort_key(resume_ck)
-            emitted_any = False
+            if resume is not None and resume.ck is not None and partition.key == resume.key:
+                skip_to = table.clustering_sort_key(resume.ck)
+                in_partition = resume.in_partition
             for ck, row in self._rows_of(partition, matcher, now, skip_to):
+                if per_partition is not None and in_partition >= per_partition:
+                    break
                 if filters and not self._filters_pass(filters, values, partition, ck, row, now):
                     continue
                 if self.distinct:
@@ -303,7 +313,6 @@ class SelectPlan(Plan):
                     counted += 1
                 else:
                     rows.append(self._row(partition, ck, row, now))
-                emitted_any = True
                 in_partition += 1
                 if budget > 0:
                     budget -= 1
@@ -311,11 +320,12 @@ class SelectPlan(Plan):
                 if budget == 0:
                     return self._finish(rows, counted, None, skip_metadata)
                 if full:
-                    next_state = _encode_paging(budget, partition, None if self.distinct else ck)
-                    return self._finish(rows, counted, next_state, skip_metadata)
-                if self.distinct or (per_partition is not None and in_partition >= per_partition):
+                    stop = PagingPosition(
+                        budget, in_partition, partition.key, None if self.distinct else ck
+                    )
+                    return self._finish(rows, counted, stop.encode(), skip_metadata)
+                if self.distinct:
                     break
-            del emitted_any
         return self._finish(rows, counted, None, skip_metadata)
 
     def _finish(

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from .cql import Unsupported
 from .engine import Engine, SessionState
 from .faults import FAULT_ERRORS, FaultRules, Outcome, Rule, build_error, compile_pattern
 from .protocol import (
@@ -309,8 +310,6 @@ class _Connection(asyncio.Protocol):
         if batch_type > 2:
             raise ProtocolViolation(f"Invalid BATCH type {batch_type}")
         if batch_type == 2:
-            from .cql import Unsupported
-
             raise Unsupported("COUNTER BATCH")
         members: list[tuple[str | bytes, list[Any]]] = []
         for _ in range(reader.u16()):

@@ -24,7 +24,7 @@ from .binding import (
 )
 from .datatypes import PROTOCOL_VERSION, is_collection, normalize_collection
 from .protocol import Invalid, Unauthorized, Unset
-from .results import ColumnSpec, RowsMetadata, rows_body
+from .results import VOID, ColumnSpec, RowsMetadata, rows_body
 from .store import Column, Table
 from .where import pk_indexes, plan_where
 
@@ -61,8 +61,6 @@ class WritePlan(Plan):
         now = time.time()
         if not self.conditional:
             self.apply(values, now)
-            from .results import VOID
-
             return VOID
         applied, columns, current = self.check(values, now)
         if applied:

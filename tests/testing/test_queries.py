@@ -326,3 +326,24 @@ def test_list_elements_by_index_dollar_strings_and_not_equal_conditions(session:
     assert session.execute("UPDATE x SET note = 'n' WHERE k = 1 IF note != 'other'").was_applied
     with pytest.raises(InvalidRequest, match="out of bound"):
         session.execute("UPDATE x SET l[7] = 'z' WHERE k = 1")
+
+
+def test_per_partition_limit_holds_across_page_boundaries(readings: Session) -> None:
+    for fetch_size in (1, 2, 3):
+        statement = SimpleStatement(
+            "SELECT site, sensor, at FROM readings PER PARTITION LIMIT 3", fetch_size=fetch_size
+        )
+        rows = list(readings.execute(statement))
+        assert len(rows) == 12
+        assert sorted({r.at for r in rows}) == [2, 3, 4]
+
+
+def test_count_ignores_paging_and_limit_applies_to_its_single_row(readings: Session) -> None:
+    statement = SimpleStatement("SELECT COUNT(*) FROM readings LIMIT 3", fetch_size=2)
+    assert [r.count for r in readings.execute(statement)] == [20]
+
+
+def test_a_forged_paging_state_is_refused(readings: Session) -> None:
+    statement = SimpleStatement("SELECT at FROM readings", fetch_size=2)
+    with pytest.raises(InvalidRequest, match="Invalid paging state"):
+        readings.execute(statement, paging_state=b"\x02garbage")
