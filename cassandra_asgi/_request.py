@@ -99,8 +99,10 @@ class DriverRequest:
     def _on_error(self, error: BaseException) -> None:
         self._core.bridge.deliver(self, None, error)
 
-    def _on_abandoned_outcome(self, _outcome: Any) -> None:
-        self._core.bridge.deliver(self, None, None)
+    def _on_abandoned_outcome(self, outcome: Any) -> None:
+        # Only whether it failed matters now (for the metrics): the rows are dropped here.
+        error = outcome if isinstance(outcome, BaseException) else None
+        self._core.bridge.deliver(self, None, error)
 
     # -- loop thread ------------------------------------------------------------------------
     def settle(self, result: Any, error: BaseException | None) -> None:
