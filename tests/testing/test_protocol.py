@@ -169,3 +169,50 @@ def test_random_well_framed_requests_get_an_answer_or_a_clean_close(
         except ConnectionError:
             pass
     assert_serving(server)
+
+
+def _long_string(text: str) -> bytes:
+    data = text.encode()
+    return struct.pack(">i", len(data)) + data
+
+
+def _query_with_values(text: str, values: list[bytes], names: list[str] | None = None) -> bytes:
+    flags = 0x01 | (0x40 if names else 0)
+    body = _long_string(text) + struct.pack(">HBH", 1, flags, len(values))
+    for index, value in enumerate(values):
+        if names:
+            name = names[index].encode()
+            body += struct.pack(">H", len(name)) + name
+        body += struct.pack(">i", len(value)) + value
+    return body
+
+
+def _rows(sock: socket.socket, body: bytes, stream: int) -> list[list[object]]:
+    from cassandra.protocol import ProtocolHandler
+
+    sock.sendall(frame(QUERY, body, stream=stream))
+    _version, answered, opcode, reply = read_frame(sock)
+    assert answered == stream
+    message = ProtocolHandler.decode_message(4, {}, stream, 0, opcode, reply, None, None)
+    assert opcode == 0x08, message
+    return [list(row) for row in (message.parsed_rows or [])]
+
+
+def test_query_messages_bind_positional_and_named_values(server: CQLServer) -> None:
+    with connect(server) as sock:
+        sock.sendall(frame(STARTUP, startup_body()))
+        assert read_frame(sock)[2] == READY
+        setup = [
+            "CREATE KEYSPACE wire WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+            "CREATE TABLE wire.t (k int PRIMARY KEY, v text)",
+        ]
+        for number, text in enumerate(setup, start=1):
+            sock.sendall(frame(QUERY, _long_string(text) + b"\x00\x01\x00", stream=number))
+            assert read_frame(sock)[2] == 0x08
+        insert = "INSERT INTO wire.t (k, v) VALUES (?, ?)"
+        _rows(sock, _query_with_values(insert, [struct.pack(">i", 7), b"seven"]), 3)
+        named = "SELECT v FROM wire.t WHERE k = :key"
+        assert _rows(sock, _query_with_values(named, [struct.pack(">i", 7)], ["key"]), 4) == [
+            ["seven"]
+        ]

@@ -347,3 +347,16 @@ def test_a_forged_paging_state_is_refused(readings: Session) -> None:
     statement = SimpleStatement("SELECT at FROM readings", fetch_size=2)
     with pytest.raises(InvalidRequest, match="Invalid paging state"):
         readings.execute(statement, paging_state=b"\x02garbage")
+
+
+def test_dropping_a_table_forgets_its_prepared_statements_and_the_driver_recovers(
+    session: Session, server: CQLServer
+) -> None:
+    session.execute("CREATE TABLE t (k int PRIMARY KEY, v int)")
+    select = session.prepare("SELECT v FROM t WHERE k = ?")
+    session.execute("DROP TABLE t")
+    session.execute("CREATE TABLE t (k int PRIMARY KEY, v int)")
+    session.execute("INSERT INTO t (k, v) VALUES (1, 42)")
+    server.reset_counters()
+    assert session.execute(select, (1,)).one().v == 42
+    assert server.requests["PREPARE"] == 1  # after an Unprepared answer
