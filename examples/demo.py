@@ -19,7 +19,6 @@ import socket
 import sys
 
 import uvicorn
-from fastapi_app import create_app
 
 from cassandra_asgi import CassandraConfig
 from cassandra_asgi.testing import CQLServer
@@ -94,6 +93,16 @@ class DemoServer(uvicorn.Server):
             )
 
 
+def cassandra_target(stack: contextlib.ExitStack) -> tuple[CassandraConfig, str]:
+    """The configured cluster, or an embedded server living as long as ``stack``."""
+    if os.environ.get("CASSANDRA_CONTACT_POINTS", "").strip():
+        config = CassandraConfig.from_env()
+        return config, ", ".join(config.contact_points)
+    cql_server = stack.enter_context(CQLServer())
+    config = CassandraConfig.from_env(contact_points=[cql_server.contact_point])
+    return config, f"embedded in-memory server at {cql_server.contact_point}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -114,16 +123,17 @@ def main(argv: list[str] | None = None) -> int:
 
     with contextlib.ExitStack() as stack:
         stack.callback(sock.close)
-        if os.environ.get("CASSANDRA_CONTACT_POINTS", "").strip():
-            config = CassandraConfig.from_env()
-            cassandra = ", ".join(config.contact_points)
-        else:
-            cql_server = stack.enter_context(CQLServer())
-            config = CassandraConfig.from_env(contact_points=[cql_server.contact_point])
-            cassandra = f"embedded in-memory server at {cql_server.contact_point}"
-        server = DemoServer(
-            uvicorn.Config(create_app(config, seed=args.seed), log_level="info"), url, cassandra
-        )
+        try:
+            config, cassandra = cassandra_target(stack)
+            # Imported here: the module builds its own app from the environment at import
+            # time, and a malformed CASSANDRA_* variable should get the one-line message below.
+            from fastapi_app import create_app
+
+            app = create_app(config, seed=args.seed)
+        except ValueError as exc:  # ConfigError, or a keyspace name unfit for CQL
+            print(f"demo: {exc}", file=sys.stderr)
+            return 2
+        server = DemoServer(uvicorn.Config(app, log_level="info"), url, cassandra)
         try:
             asyncio.run(server.serve(sockets=[sock]))
         except KeyboardInterrupt:

@@ -136,3 +136,16 @@ async def test_demo_exits_with_an_error_when_cassandra_is_unreachable() -> None:
     assert demo.returncode == 1
     assert f"did not start with Cassandra at 127.0.0.1:{closed_port}" in stderr.decode()
     assert "serving at" not in stdout.decode()
+
+
+async def test_demo_names_a_malformed_variable_without_a_traceback() -> None:
+    env = demo_environment()
+    env["CASSANDRA_CONTACT_POINTS"] = "127.0.0.1"
+    env["CASSANDRA_PORT"] = "nine thousand"
+
+    async with demo_process("--port", "0", env=env) as demo:
+        _, stderr = await asyncio.wait_for(demo.communicate(), EXIT_TIMEOUT)
+
+    assert demo.returncode == 2
+    assert "CASSANDRA_PORT" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
