@@ -27,16 +27,19 @@ async def fill_rows(session: AsyncSession, count: int, *, table: str = "rows") -
 async def fill_partitions(
     session: AsyncSession, partitions: int, rows_per_partition: int, *, value_size: int = 100
 ) -> None:
-    """Fill table ``rows`` with one single-partition batch per partition ``p``."""
+    """Fill table ``rows`` with single-partition batches, each under Cassandra's 5 KB batch
+    size warning threshold."""
     insert = await session.prepare("INSERT INTO rows (p, c, v) VALUES (?, ?, ?)")
     value = "x" * value_size
+    per_batch = max(1, 4000 // (value_size + 16))
     batches = []
     for p in range(partitions):
-        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-        for c in range(rows_per_partition):
-            batch.add(insert, (p, c, value))
-        batches.append((batch, None))
-    await session.execute_concurrent(batches, concurrency=16)
+        for start in range(0, rows_per_partition, per_batch):
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            for c in range(start, min(start + per_batch, rows_per_partition)):
+                batch.add(insert, (p, c, value))
+            batches.append((batch, None))
+    await session.execute_concurrent(batches, concurrency=32)
 
 
 async def eventually(condition: Callable[[], bool], *, within: float = 10.0) -> bool:
