@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench.dataset import create_schema, load_point_rows, load_wide_partition
+from bench.dataset import create_schema, load_notes, load_point_rows, load_wide_partition
 from bench.http_e2e import HttpResults, measure_http
 from bench.point_reads import PointReadResults, all_contenders, measure_point_reads
 from bench.report import build_report, format_table, json_safe
@@ -165,6 +165,8 @@ def prepare_data(target: Target, settings: Settings) -> None:
         load_point_rows(session, settings.keys)
         if "stream" in settings.sections:
             load_wide_partition(session, settings.stream_rows)
+        if "http" in settings.sections:
+            load_notes(session, settings.keys)
     finally:
         cluster.shutdown()
 

@@ -6,6 +6,7 @@ pages the same way on the in-memory server and on a real cluster.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from bench.pipeline import CallbackPipeline
@@ -15,13 +16,24 @@ __all__ = [
     "POINT_QUERY",
     "STREAM_QUERY",
     "create_schema",
+    "load_notes",
     "load_point_rows",
     "load_wide_partition",
+    "note_id",
 ]
 
 POINT_QUERY = f"SELECT k, v FROM {KEYSPACE}.kv WHERE k = ?"
 STREAM_QUERY = f"SELECT c, v FROM {KEYSPACE}.wide WHERE p = 0"
 VALUE = "x" * 32
+#: The examples' notes table (``examples/notes.py`` creates the same one if it is missing), so
+#: the FastAPI example can be served unchanged against the bench's keyspace.
+NOTES_TABLE = f"{KEYSPACE}.notes"
+NOTE_QUERY = f"SELECT id, title, body FROM {NOTES_TABLE} WHERE id = ?"
+
+
+def note_id(number: int) -> uuid.UUID:
+    """The id of the ``number``-th bench note: deterministic, so the load generator knows it."""
+    return uuid.UUID(int=(0xB3AC << 112) | number)
 
 
 def create_schema(session: Any) -> None:
@@ -33,6 +45,9 @@ def create_schema(session: Any) -> None:
     session.execute(f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.kv (k int PRIMARY KEY, v text)")
     session.execute(
         f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.wide (p int, c int, v text, PRIMARY KEY (p, c))"
+    )
+    session.execute(
+        f"CREATE TABLE IF NOT EXISTS {NOTES_TABLE} (id uuid PRIMARY KEY, title text, body text)"
     )
 
 
@@ -72,3 +87,11 @@ def load_wide_partition(session: Any, rows: int) -> None:
     """``rows`` clustering rows in partition ``p = 0`` for the streaming contenders."""
     cql = f"INSERT INTO {KEYSPACE}.wide (p, c, v) VALUES (0, ?, ?)"
     _write_all(session, cql, rows, lambda i: (i, VALUE), batch_rows=BATCH_ROWS)
+
+
+def load_notes(session: Any, count: int) -> None:
+    """``count`` notes with ids ``note_id(0..count-1)`` for the HTTP section."""
+    cql = f"INSERT INTO {NOTES_TABLE} (id, title, body) VALUES (?, ?, ?)"
+    _write_all(
+        session, cql, count, lambda i: (note_id(i), f"note {i}", f"bench note number {i}")
+    )

@@ -1,49 +1,58 @@
-"""The two FastAPI apps the HTTP section compares, served by uvicorn in their own processes.
+"""The apps the HTTP section serves next to ``examples/fastapi_app.py``, one uvicorn each.
 
-Both answer ``GET /items/{key}`` with the same row as JSON and read their target from the
-``CASSANDRA_*`` environment. ``create_async_app`` goes through ``CassandraMiddleware`` and
-``await session.execute``; ``create_sync_app`` is the common alternative: a ``def`` endpoint
-calling the blocking driver, which FastAPI runs in its thread pool.
+All of them answer ``GET /notes/{note_id}`` from the examples' ``notes`` table with the same
+JSON, and read their target from the ``CASSANDRA_*`` environment:
+
+- ``create_middleware_app``: ``CassandraMiddleware`` owns the session; ``async def`` endpoint.
+- ``create_sync_app``: the common alternative, a ``def`` endpoint calling the blocking driver,
+  which FastAPI runs in its thread pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from pydantic import BaseModel
 
-from bench.dataset import POINT_QUERY
+from bench.dataset import NOTE_QUERY
 from bench.target import driver_cluster
 from cassandra_asgi.config import CassandraConfig
 
-__all__ = ["create_async_app", "create_sync_app"]
+__all__ = ["NoteOut", "create_middleware_app", "create_sync_app"]
 
 
-def _health(app: FastAPI) -> None:
-    @app.get("/health")
-    async def health() -> dict[str, bool]:
-        return {"ok": True}
+class NoteOut(BaseModel):
+    """The same response model as the example's, so every app does the same work per request."""
+
+    id: uuid.UUID
+    title: str
+    body: str
 
 
-def create_async_app() -> FastAPI:
-    """Ours: the middleware owns the session; the endpoint awaits the query."""
+def _note(row: Any) -> NoteOut:
+    if row is None:
+        raise HTTPException(status_code=404, detail="note not found")
+    note_id, title, body = row
+    return NoteOut(id=note_id, title=title, body=body)
+
+
+def create_middleware_app() -> FastAPI:
+    """Ours through the middleware: the endpoint awaits the query on the app's session."""
     from cassandra_asgi.adapters.asgi import CassandraMiddleware
 
     app = FastAPI()
     app.add_middleware(CassandraMiddleware, config=CassandraConfig.from_env())
-    _health(app)
 
-    @app.get("/items/{key}")
-    async def read_item(key: int, request: Request) -> dict[str, Any]:
+    @app.get("/notes/{note_id}")
+    async def get_note(note_id: uuid.UUID, request: Request) -> NoteOut:
         session = request.state.cassandra
-        prepared = await session.prepare(POINT_QUERY)
-        row = (await session.execute(prepared, (key,))).one()
-        if row is None:
-            raise HTTPException(status_code=404)
-        return {"k": row[0], "v": row[1]}
+        select_one = await session.prepare(NOTE_QUERY)  # prepared once, then a cache hit
+        return _note((await session.execute(select_one, (note_id,))).one())
 
     return app
 
@@ -57,7 +66,7 @@ def create_sync_app() -> FastAPI:
         def connect() -> None:
             handles["cluster"] = cluster = driver_cluster(CassandraConfig.from_env())
             handles["session"] = session = cluster.connect()
-            handles["prepared"] = session.prepare(POINT_QUERY)
+            handles["select_one"] = session.prepare(NOTE_QUERY)
 
         await asyncio.to_thread(connect)
         try:
@@ -66,13 +75,9 @@ def create_sync_app() -> FastAPI:
             await asyncio.to_thread(handles["cluster"].shutdown)
 
     app = FastAPI(lifespan=lifespan)
-    _health(app)
 
-    @app.get("/items/{key}")
-    def read_item(key: int) -> dict[str, Any]:
-        row = handles["session"].execute(handles["prepared"], (key,)).one()
-        if row is None:
-            raise HTTPException(status_code=404)
-        return {"k": row[0], "v": row[1]}
+    @app.get("/notes/{note_id}")
+    def get_note(note_id: uuid.UUID) -> NoteOut:
+        return _note(handles["session"].execute(handles["select_one"], (note_id,)).one())
 
     return app

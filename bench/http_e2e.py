@@ -18,8 +18,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
+from bench.dataset import note_id
 from bench.stats import median
 from bench.target import KEYSPACE, REPO_ROOT, Target, child_environment
 
@@ -27,15 +29,30 @@ __all__ = ["APPS", "HttpResults", "measure_http"]
 
 Progress = Callable[[str], None]
 
-#: name -> (uvicorn factory, description)
-APPS: dict[str, tuple[str, str]] = {
-    "ours_http": (
-        "bench.http_apps:create_async_app",
+EXAMPLES = REPO_ROOT / "examples"
+
+
+@dataclass(frozen=True)
+class App:
+    factory: str
+    description: str
+    app_dir: Path | None = None
+
+
+#: Every app serves GET /notes/{id} from the same table with the same response model.
+APPS: dict[str, App] = {
+    "example_http": App(
+        "fastapi_app:create_app",
+        "examples/fastapi_app.py as shipped (lifespan session, async def endpoint)",
+        EXAMPLES,
+    ),
+    "middleware_http": App(
+        "bench.http_apps:create_middleware_app",
         "FastAPI + CassandraMiddleware, async def endpoint awaiting session.execute",
     ),
-    "sync_threadpool_http": (
+    "sync_threadpool_http": App(
         "bench.http_apps:create_sync_app",
-        "FastAPI, def endpoint calling the blocking driver in the thread pool",
+        "FastAPI, def endpoint calling the blocking driver in FastAPI's thread pool",
     ),
 }
 
@@ -43,9 +60,10 @@ APPS: dict[str, tuple[str, str]] = {
 class AppServer:
     """uvicorn serving one app factory on a socket this process bound."""
 
-    def __init__(self, factory: str, target: Target) -> None:
-        self.factory = factory
+    def __init__(self, app: App, target: Target, probe_path: str) -> None:
+        self.factory = app.factory
         self.target = target
+        self.probe_path = probe_path
         self.sock = socket.create_server(("127.0.0.1", 0), backlog=2048)
         self.port: int = self.sock.getsockname()[1]
         self.log: IO[str] = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in stop())
@@ -53,6 +71,8 @@ class AppServer:
             sys.executable, "-m", "uvicorn", "--factory", self.factory,
             "--fd", str(self.sock.fileno()), "--log-level", "warning", "--no-access-log",
         ]  # fmt: skip
+        if app.app_dir is not None:
+            command += ["--app-dir", str(app.app_dir)]
         env = child_environment(
             CASSANDRA_CONTACT_POINTS=target.contact_points_env,
             CASSANDRA_KEYSPACE=KEYSPACE,
@@ -79,7 +99,10 @@ class AppServer:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection("127.0.0.1", self.port), 1.0
                 )
-                writer.write(b"GET /items/1 HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                writer.write(
+                    f"GET {self.probe_path} HTTP/1.1\r\nHost: bench\r\n"
+                    "Connection: close\r\n\r\n".encode()
+                )
                 status = await asyncio.wait_for(reader.readline(), 2.0)
                 writer.close()
                 if b" 200 " in status:
@@ -88,8 +111,8 @@ class AppServer:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"uvicorn {self.factory} did not serve /items/1 within {within:.0f} s:\n"
-                    f"{self.output()}"
+                    f"uvicorn {self.factory} did not serve {self.probe_path} within "
+                    f"{within:.0f} s:\n{self.output()}"
                 )
             await asyncio.sleep(0.2)
 
@@ -141,6 +164,17 @@ class HttpResults:
     by_app: dict[str, HttpSummary] = field(default_factory=dict)
 
 
+def _write_paths(keys: int) -> Path:
+    """The request paths for the load generator: one note per key, in a temporary file."""
+    with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False) as paths:
+        paths.write("".join(f"/notes/{note_id(i)}\n" for i in range(keys)))
+    return Path(paths.name)
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
 async def measure_http(
     target: Target,
     *,
@@ -151,13 +185,15 @@ async def measure_http(
     keys: int,
     progress: Progress,
 ) -> HttpResults:
-    servers = {name: AppServer(factory, target) for name, (factory, _) in APPS.items()}
+    paths_file = _write_paths(keys)
+    probe = f"/notes/{note_id(0)}"
+    servers = {name: AppServer(app, target, probe) for name, app in APPS.items()}
     try:
         for server in servers.values():
             await server.wait_ready(within=60.0)
         command = [
             sys.executable, "-m", "bench.loadgen",
-            "--path", "/items/{key}", "--keys", str(keys),
+            "--paths-file", str(paths_file),
             "--connections", str(connections), "--duration", str(duration),
             "--warmup", str(warmup), "--rounds", str(rounds),
         ]  # fmt: skip
@@ -172,13 +208,14 @@ async def measure_http(
             raise RuntimeError(f"bench.loadgen exited with status {loadgen.returncode}")
         report = json.loads(stdout)
     finally:
+        _remove(paths_file)
         for server in servers.values():
-            server.interrupt()  # both shut down at once
+            server.interrupt()  # all shut down at once
         for server in servers.values():
             server.stop()
     results = HttpResults(connections=connections)
-    for name, (_, description) in APPS.items():
-        summary = HttpSummary(description, report["targets"][name]["rounds"])
+    for name, app in APPS.items():
+        summary = HttpSummary(app.description, report["targets"][name]["rounds"])
         results.by_app[name] = summary
         progress(f"  http {name:<22} {summary.rps:>8,.0f} req/s  p99 {summary.p99_ms:8.2f} ms")
     return results

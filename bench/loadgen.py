@@ -1,6 +1,6 @@
 """A small HTTP/1.1 keep-alive load generator, run as its own process by the bench.
 
-``python -m bench.loadgen --target NAME=HOST:PORT [...] --path /items/{key}`` keeps
+``python -m bench.loadgen --target NAME=HOST:PORT [...] --paths-file FILE`` keeps
 ``--connections`` connections busy against each target in turn (rounds rotate the order), one
 request at a time per connection, and prints one JSON document with per-round requests/s and
 latency percentiles. Being a separate process, its CPU never counts against the server's.
@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.stats import percentile
@@ -54,19 +55,21 @@ async def _request(
 
 async def run_round(
     endpoint: Endpoint,
-    path_template: str,
-    keys: int,
+    paths: Sequence[str],
     connections: int,
     duration: float,
 ) -> dict[str, Any]:
-    """Keep ``connections`` keep-alive connections busy for ``duration`` seconds."""
+    """Keep ``connections`` keep-alive connections busy for ``duration`` seconds.
+
+    Requests cycle through ``paths`` so the server reads many different rows.
+    """
     streams = [
         await asyncio.open_connection(endpoint.host, endpoint.port) for _ in range(connections)
     ]
     requests = [
-        f"GET {path_template.format(key=key)} HTTP/1.1\r\nHost: {endpoint.host}\r\n\r\n".encode()
-        for key in range(keys)
+        f"GET {path} HTTP/1.1\r\nHost: {endpoint.host}\r\n\r\n".encode() for path in paths
     ]
+    keys = len(requests)
     latencies: list[float] = []
     errors = 0
     first_error: str | None = None
@@ -118,16 +121,17 @@ def _endpoint(text: str) -> Endpoint:
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     targets: list[Endpoint] = args.target
+    paths = [line.strip() for line in args.paths_file.read_text().splitlines() if line.strip()]
+    if not paths:
+        raise SystemExit(f"{args.paths_file} lists no paths")
     report: dict[str, Any] = {"connections": args.connections, "targets": {}}
     for endpoint in targets:  # warm-up: imports, prepared statements, connection setup
-        await run_round(endpoint, args.path, args.keys, args.connections, args.warmup)
+        await run_round(endpoint, paths, args.connections, args.warmup)
         report["targets"][endpoint.name] = {"rounds": []}
     for round_number in range(args.rounds):
         shift = round_number % len(targets)
         for endpoint in targets[shift:] + targets[:shift]:
-            result = await run_round(
-                endpoint, args.path, args.keys, args.connections, args.duration
-            )
+            result = await run_round(endpoint, paths, args.connections, args.duration)
             report["targets"][endpoint.name]["rounds"].append(result)
             print(
                 f"  http round {round_number + 1}/{args.rounds} {endpoint.name:<22}"
@@ -142,8 +146,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__)
     parser.add_argument("--target", type=_endpoint, action="append", required=True)
-    parser.add_argument("--path", default="/items/{key}", help="path template with {key}")
-    parser.add_argument("--keys", type=int, default=1000)
+    parser.add_argument(
+        "--paths-file", type=Path, required=True, help="request paths, one per line"
+    )
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per round")
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds per target")

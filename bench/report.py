@@ -102,20 +102,28 @@ def _stream_section(stream: StreamResults) -> tuple[dict[str, Any], dict[str, An
 
 
 def _http_section(http: HttpResults) -> tuple[dict[str, Any], dict[str, Any]]:
-    ours = http.by_app.get("ours_http")
+    example = http.by_app.get("example_http")
+    middleware = http.by_app.get("middleware_http")
     sync = http.by_app.get("sync_threadpool_http")
+    sync_rps = sync.rps if sync else math.nan
     flat = {
-        "http_rps": ours.rps if ours else math.nan,
-        "http_p99_ms": ours.p99_ms if ours else math.nan,
-        "http_sync_threadpool_rps": sync.rps if sync else math.nan,
+        "http_rps": example.rps if example else math.nan,
+        "http_p99_ms": example.p99_ms if example else math.nan,
+        "http_middleware_rps": middleware.rps if middleware else math.nan,
+        "http_middleware_p99_ms": middleware.p99_ms if middleware else math.nan,
+        "http_sync_threadpool_rps": sync_rps,
         "http_sync_threadpool_p99_ms": sync.p99_ms if sync else math.nan,
-        "http_vs_sync_threadpool": ratio(
-            ours.rps if ours else math.nan, sync.rps if sync else math.nan
+        "http_vs_sync_threadpool": ratio(example.rps if example else math.nan, sync_rps),
+        "http_middleware_vs_sync_threadpool": ratio(
+            middleware.rps if middleware else math.nan, sync_rps
         ),
     }
     section = {
         "connections": http.connections,
-        "apps": {name: s.as_json() for name, s in http.by_app.items()},
+        "apps": {
+            name: {**s.as_json(), "ratio_to_sync": ratio(s.rps, sync_rps)}
+            for name, s in http.by_app.items()
+        },
     }
     return flat, section
 
@@ -237,11 +245,13 @@ def format_table(report: dict[str, Any]) -> str:
     if http:
         lines.append("")
         lines.append(f"HTTP end to end, {http['connections']} keep-alive connections (uvicorn)")
-        lines.append(f"{'app':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+        lines.append(
+            f"{'app':<26}{'req/s':>10}{'vs sync':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        )
         for name, row in http["apps"].items():
             lines.append(
-                f"{name:<26}{_num(row['rps']):>10}{_num(row['p50_ms'], '.2f'):>9}"
-                f"{_num(row['p99_ms'], '.2f'):>9}{row['errors']:>8}"
+                f"{name:<26}{_num(row['rps']):>10}{_num(row['ratio_to_sync'], '.2f'):>9}"
+                f"{_num(row['p50_ms'], '.2f'):>9}{_num(row['p99_ms'], '.2f'):>9}{row['errors']:>8}"
             )
     lines.append("")
     level = report.get("ratio_level", RATIO_LEVEL)
