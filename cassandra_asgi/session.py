@@ -168,12 +168,14 @@ class AsyncSession:
         fetch_size: int | None = None,
         prefetch: int = 1,
         timeout: float | None = None,
+        paging_state: bytes | None = None,
         execution_profile: Any = EXEC_PROFILE_DEFAULT,
         **driver_kwargs: Any,
     ) -> RowStream:
         """Iterate a large result with at most ``prefetch`` unread pages held ahead.
 
-        ``timeout`` applies to each page. Leaving the loop early stops further page fetches;
+        ``timeout`` applies to each page; ``paging_state`` resumes a result where an earlier
+        page stopped. Leaving the loop early stops further page fetches;
         ``async with session.stream(...) as rows:`` stops them at once.
         """
         self._core.check_usable()
@@ -186,6 +188,7 @@ class AsyncSession:
                 parameters,
                 timeout=driver_timeout,
                 execution_profile=execution_profile,
+                paging_state=paging_state,
                 **driver_kwargs,
             )
             request.start(future)

@@ -73,3 +73,17 @@ async def test_close_stops_waiting_after_the_grace_period(cql_server: Any) -> No
     done, _ = await asyncio.wait({stuck}, timeout=10)
     assert stuck in done
     assert stuck.exception() is not None
+
+
+async def test_fetching_another_page_after_close_raises_session_closed_error(
+    cassandra_config: CassandraConfig, keyspace: str
+) -> None:
+    session = await connect(cassandra_config.replace(keyspace=keyspace))
+    await session.execute("CREATE TABLE t (p int, c int, PRIMARY KEY (p, c))")
+    insert = await session.prepare("INSERT INTO t (p, c) VALUES (0, ?)")
+    await session.execute_concurrent([(insert, (c,)) for c in range(10)])
+    rs = await session.execute("SELECT c FROM t WHERE p = 0", fetch_size=5)
+    await session.close()
+    assert rs.has_more_pages
+    with pytest.raises(SessionClosedError):
+        await rs.fetch_next_page()

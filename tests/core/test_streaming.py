@@ -218,3 +218,11 @@ async def test_walking_a_long_result_set_does_not_monopolise_the_loop(
             pass
 
     assert await _ticks_while(consume) >= 3000 // 256
+
+
+async def test_stream_resumes_from_a_paging_state(rows_session: AsyncSession) -> None:
+    first = await rows_session.execute("SELECT c FROM rows WHERE p = 0", fetch_size=60)
+    rest = rows_session.stream(
+        "SELECT c FROM rows WHERE p = 0", fetch_size=60, paging_state=first.paging_state
+    )
+    assert [row.c async for row in rest] == list(range(60, 100))
