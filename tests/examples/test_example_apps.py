@@ -306,3 +306,24 @@ async def test_stream_stops_querying_when_the_client_goes_away(
     assert json.loads(first_line)["title"].startswith("note ")
     assert fetched < pages
     assert (await client.get("/health")).status_code == 200
+
+
+@pytest.fixture(params=["dict", "tuple"])
+def url_with_other_row_shape(
+    request: pytest.FixtureRequest, cassandra_config: CassandraConfig, keyspace: str
+) -> Iterator[str]:
+    """The FastAPI example with ``CASSANDRA_ROW_FACTORY`` set to something else."""
+    config = cassandra_config.replace(keyspace=keyspace, row_factory=request.param)
+    with serving_example("fastapi", config) as url:
+        yield url
+
+
+async def test_examples_read_rows_of_any_configured_shape(url_with_other_row_shape: str) -> None:
+    async with httpx.AsyncClient(base_url=url_with_other_row_shape, timeout=30.0) as client:
+        created = await create_note(client, "shape", "of rows")
+
+        one = await client.get(f"/notes/{created['id']}")
+        listed = await client.get("/notes")
+
+    assert one.json() == created
+    assert listed.json()["items"] == [created]
