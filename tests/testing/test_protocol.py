@@ -216,3 +216,190 @@ def test_query_messages_bind_positional_and_named_values(server: CQLServer) -> N
         assert _rows(sock, _query_with_values(named, [struct.pack(">i", 7)], ["key"]), 4) == [
             ["seven"]
         ]
+
+
+_CQL_WORDS = st.sampled_from(
+    [
+        "SELECT",
+        "INSERT",
+        "INTO",
+        "UPDATE",
+        "DELETE",
+        "FROM",
+        "WHERE",
+        "AND",
+        "SET",
+        "VALUES",
+        "IF",
+        "NOT",
+        "EXISTS",
+        "IN",
+        "LIMIT",
+        "ORDER",
+        "BY",
+        "ASC",
+        "DESC",
+        "USING",
+        "TTL",
+        "BEGIN",
+        "BATCH",
+        "APPLY",
+        "CREATE",
+        "TABLE",
+        "KEYSPACE",
+        "DROP",
+        "TRUNCATE",
+        "USE",
+        "PRIMARY",
+        "KEY",
+        "WITH",
+        "COUNT",
+        "DISTINCT",
+        "ALLOW",
+        "FILTERING",
+        "PER",
+        "PARTITION",
+        "t",
+        "k",
+        "c",
+        "v",
+        "l",
+        "m",
+        "ks",
+        "system",
+        "local",
+        "int",
+        "text",
+        "list<int>",
+        "(",
+        ")",
+        ",",
+        ";",
+        "*",
+        "=",
+        "<",
+        ">=",
+        "?",
+        ":name",
+        "[",
+        "]",
+        "{",
+        "}",
+        ".",
+        "+",
+        "-",
+        "1",
+        "-5",
+        "1.5",
+        "'str'",
+        "0xff",
+        "true",
+        "null",
+        "123e4567-e89b-12d3-a456-426614174000",
+        "now()",
+        "$$x$$",
+    ]
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(words=st.lists(_CQL_WORDS, min_size=1, max_size=14))
+def test_random_cql_gets_a_result_or_a_client_error_never_an_internal_one(
+    server: CQLServer, words: list[str]
+) -> None:
+    text = " ".join(words)
+    setup = [
+        "CREATE KEYSPACE IF NOT EXISTS ks WITH replication = "
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+        "CREATE TABLE IF NOT EXISTS ks.t (k int, c int, v text, l list<int>, m map<int, int>, "
+        "PRIMARY KEY (k, c))",
+        "USE ks",
+    ]
+    with connect(server) as sock:
+        sock.sendall(frame(STARTUP, startup_body()))
+        assert read_frame(sock)[2] == READY
+        for number, statement in enumerate([*setup, text], start=1):
+            sock.sendall(frame(QUERY, _long_string(statement) + b"\x00\x01\x00", stream=number))
+            _version, stream, opcode, body = read_frame(sock)
+            assert stream == number
+            if opcode == ERROR:
+                code, message = error_of(body)
+                assert code != 0x0000, f"internal error for {statement!r}: {message}"
+    assert_serving(server)
+
+
+_TERMS = st.sampled_from(
+    [
+        "1",
+        "-1",
+        "2147483648",
+        "'x'",
+        "''",
+        "1.5",
+        "[1, 2]",
+        "[]",
+        "{1: 2}",
+        "{1}",
+        "{}",
+        "null",
+        "0x00",
+        "now()",
+        "true",
+        "NaN",
+        "$$y$$",
+    ]
+)
+
+
+@st.composite
+def _statements(draw: st.DrawFn) -> str:
+    term = lambda: draw(_TERMS)  # noqa: E731 - a local shorthand
+    kind = draw(st.integers(0, 3))
+    if kind == 0:
+        suffix = draw(st.sampled_from(["", "IF NOT EXISTS", "USING TTL 5", "USING TTL " + term()]))
+        values = ", ".join(term() for _ in range(5))
+        return f"INSERT INTO t (k, c, v, l, m) VALUES ({values}) {suffix}"
+    if kind == 1:
+        assign = draw(
+            st.sampled_from(["v = ", "l = l + ", "l = l - ", "m = m + ", "l[0] = ", "m[1] = "])
+        )
+        cond = draw(st.sampled_from(["", "IF EXISTS", "IF v = 'x'", "IF v IN ('x', 'y')"]))
+        return f"UPDATE t SET {assign}{term()} WHERE k = {term()} AND c = {term()} {cond}"
+    if kind == 2:
+        selector = draw(st.sampled_from(["*", "k, v", "COUNT(*)", "DISTINCT k", "l, m"]))
+        relation = draw(st.sampled_from(["k = ", "k IN (1, ", "k > "]))
+        closing = ")" if relation.endswith(", ") else ""
+        extra = draw(st.sampled_from(["", " AND c > 0", " AND c IN (1, 2)", " AND v = 'x'"]))
+        tail = draw(st.sampled_from(["", " ORDER BY c DESC", " LIMIT 2", " ALLOW FILTERING"]))
+        return f"SELECT {selector} FROM t WHERE {relation}{term()}{closing}{extra}{tail}"
+    columns = draw(st.sampled_from(["", "v", "l, m"]))
+    extra = draw(st.sampled_from(["", " AND c = 1", " AND c >= 1", " AND c < 5"]))
+    return f"DELETE {columns} FROM t WHERE k = {term()}{extra}"
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(statements=st.lists(_statements(), min_size=1, max_size=6))
+def test_random_statements_of_the_subset_never_cause_an_internal_error(
+    server: CQLServer, statements: list[str]
+) -> None:
+    setup = [
+        "CREATE KEYSPACE IF NOT EXISTS ks WITH replication = "
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+        "CREATE TABLE IF NOT EXISTS ks.t (k int, c int, v text, l list<int>, m map<int, int>, "
+        "PRIMARY KEY (k, c))",
+        "USE ks",
+    ]
+    with connect(server) as sock:
+        sock.sendall(frame(STARTUP, startup_body()))
+        assert read_frame(sock)[2] == READY
+        for number, statement in enumerate([*setup, *statements], start=1):
+            sock.sendall(frame(QUERY, _long_string(statement) + b"\x00\x01\x00", stream=number))
+            _version, stream, opcode, body = read_frame(sock)
+            assert stream == number
+            if opcode == ERROR:
+                code, message = error_of(body)
+                assert code != 0x0000, f"internal error for {statement!r}: {message}"
