@@ -355,7 +355,10 @@ _TERMS = st.sampled_from(
 
 @st.composite
 def _statements(draw: st.DrawFn) -> str:
-    term = lambda: draw(_TERMS)  # noqa: E731 - a local shorthand
+    def term() -> str:
+        value: str = draw(_TERMS)
+        return value
+
     kind = draw(st.integers(0, 3))
     if kind == 0:
         suffix = draw(st.sampled_from(["", "IF NOT EXISTS", "USING TTL 5", "USING TTL " + term()]))
