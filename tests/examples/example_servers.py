@@ -71,9 +71,12 @@ def serving_asgi(app: Any) -> Iterator[str]:
     """Run ``app`` under uvicorn (lifespan on) and yield its base URL."""
     sock = listening_socket()
     server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="example-uvicorn", daemon=True
-    )
+
+    def run() -> None:
+        with contextlib.suppress(SystemExit):  # uvicorn's way out when the app's startup fails
+            server.run(sockets=[sock])
+
+    thread = threading.Thread(target=run, name="example-uvicorn", daemon=True)
     thread.start()
     try:
         _wait_until(

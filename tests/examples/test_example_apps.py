@@ -327,3 +327,17 @@ async def test_examples_read_rows_of_any_configured_shape(url_with_other_row_sha
 
     assert one.json() == created
     assert listed.json()["items"] == [created]
+
+
+@pytest.mark.memory_only
+@pytest.mark.parametrize("name", sorted(EXAMPLE_MODULES))
+def test_an_example_that_cannot_create_its_schema_does_not_serve(
+    name: str, cql_server: CQLServer, cassandra_config: CassandraConfig, keyspace: str
+) -> None:
+    cql_server.fail("server_error", pattern="CREATE TABLE", message="disk full")
+
+    with (
+        pytest.raises(RuntimeError, match="failed to start"),
+        serving_example(name, cassandra_config.replace(keyspace=keyspace)),
+    ):
+        pytest.fail("the example served without its table")
