@@ -107,7 +107,9 @@ async def test_read_ahead_is_bounded_by_prefetch(
     async with server_rows.stream(select, fetch_size=10, prefetch=2) as stream:
         first = await stream.__anext__()
         assert first.c == 0
-        await asyncio.sleep(0.2)  # the reader stalls on page 1: only 2 pages may be fetched ahead
+        # The reader stalls on page 1: two pages are fetched ahead, and then no more.
+        assert await eventually(lambda: cql_server.requests.get("EXECUTE", 0) >= 3)
+        await asyncio.sleep(0.2)
         assert cql_server.requests.get("EXECUTE", 0) == 3
 
 
