@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 from cassandra import OperationTimedOut
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cassandra_asgi._gate import InFlightGate
 
@@ -109,3 +111,50 @@ async def test_wait_idle_gives_up_after_the_grace_period() -> None:
     gate = InFlightGate(asyncio.get_running_loop(), 1)
     assert gate.try_acquire()
     assert not await gate.wait_idle(0.01)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    limit=st.integers(min_value=1, max_value=4),
+    steps=st.lists(st.sampled_from(["acquire", "release", "cancel", "tick"]), max_size=60),
+)
+def test_slot_accounting_survives_any_mix_of_acquire_release_and_cancel(
+    limit: int, steps: list[str]
+) -> None:
+    async def scenario() -> None:
+        gate = InFlightGate(asyncio.get_running_loop(), limit)
+        holders = 0  # slots the scenario owns (acquired and not yet released)
+        waiting: list[asyncio.Task[float]] = []
+
+        def settle_finished() -> None:
+            nonlocal holders
+            for task in [t for t in waiting if t.done()]:
+                waiting.remove(task)
+                if not task.cancelled():
+                    holders += 1
+
+        for step in steps:
+            if step == "acquire":
+                if gate.try_acquire():
+                    holders += 1
+                else:
+                    waiting.append(asyncio.ensure_future(gate.acquire(None)))
+            elif step == "release" and holders:
+                holders -= 1
+                gate.release()
+            elif step == "cancel" and waiting:
+                waiting[0].cancel()
+            await asyncio.sleep(0)
+            settle_finished()
+            assert 0 <= gate.in_flight <= limit
+        # Drain: keep releasing until every waiter has been served or cancelled.
+        while waiting or holders:
+            if holders:
+                holders -= 1
+                gate.release()
+            await asyncio.sleep(0)
+            settle_finished()
+        assert gate.in_flight == 0
+        assert gate.waiting == 0
+
+    asyncio.run(scenario())
