@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Callable
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -255,17 +256,26 @@ class SelectPlan(Plan):
                 out.append(static.get(getter.name))
         return out
 
-    def _partitions(self, values: Values) -> list[Partition]:
+    def _partitions(self, values: Values, resume: PagingPosition | None) -> Iterator[Partition]:
+        """Addressed partitions in token order, starting where a previous page stopped."""
         table = self.table
         assert table is not None
+        position = None if resume is None else (murmur3(resume.key), resume.key)
         if self.where.partition:
             found: dict[bytes, Partition] = {}
             for parts in self.where.partition_keys(values, table):
                 partition = table.partitions.get(routing_key(parts))
                 if partition is not None:
                     found[partition.key] = partition
-            return sorted(found.values(), key=lambda p: (p.token, p.key))
-        return table.partitions_in_token_order()
+            chosen: Iterable[Partition] = sorted(found.values(), key=lambda p: (p.token, p.key))
+            if position is not None:
+                chosen = [p for p in chosen if (p.token, p.key) >= position]
+        else:
+            chosen = table.scan_from(position)
+        for partition in chosen:
+            if resume is not None and resume.ck is None and partition.key == resume.key:
+                continue  # that partition was finished by the previous page
+            yield partition
 
     def _run_general(
         self, values: Values, page_size: int, paging_state: bytes | None, skip_metadata: bool
@@ -284,12 +294,7 @@ class SelectPlan(Plan):
         if paging_state is not None and not self.count:
             resume = PagingPosition.decode(paging_state)
             limit = resume.remaining if resume.remaining >= 0 else None
-        partitions = self._partitions(values)
-        if resume is not None:
-            position = (murmur3(resume.key), resume.key)
-            partitions = [p for p in partitions if (p.token, p.key) >= position]
-            if resume.ck is None and partitions and partitions[0].key == resume.key:
-                partitions = partitions[1:]
+        partitions = self._partitions(values, resume)
         if self.count:  # one aggregated row: no paging, and LIMIT applies to that row
             page_size = -1
             limit = None
@@ -347,14 +352,14 @@ class SelectPlan(Plan):
         assert table is not None
         ordered = partition.sorted_rows(table)
         if self.reversed:
-            ordered = list(reversed(ordered))
+            end = len(ordered) if skip_to is None else bisect_left(ordered, skip_to, key=_first)
+            positions = range(end - 1, -1, -1)
+        else:
+            start = 0 if skip_to is None else bisect_right(ordered, skip_to, key=_first)
+            positions = range(start, len(ordered))
         produced = False
-        for sort_key, ck in ordered:
-            if skip_to is not None and (
-                (not self.reversed and sort_key <= skip_to)
-                or (self.reversed and sort_key >= skip_to)
-            ):
-                continue
+        for index in positions:
+            ck = ordered[index][1]
             if matcher is not None and not matcher(ck):
                 continue
             row = partition.rows.get(ck)
@@ -392,3 +397,7 @@ class SelectPlan(Plan):
                 if not compare_values(op, actual, expected, column.cql_type):
                     return False
         return True
+
+
+def _first(item: tuple[Any, tuple[bytes, ...]]) -> Any:
+    return item[0]

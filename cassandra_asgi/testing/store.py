@@ -219,10 +219,19 @@ class Table:
             self._token_order = None
 
     def partitions_in_token_order(self) -> list[Partition]:
+        return list(self.scan_from(None))
+
+    def scan_from(self, position: tuple[int, bytes] | None) -> Iterator[Partition]:
+        """Partitions in token order, from ``position`` (token, key) on, found by bisection."""
         if self._token_order is None:
             self._token_order = sorted((p.token, p.key) for p in self.partitions.values())
+        order = self._token_order
+        start = 0 if position is None else bisect.bisect_left(order, position)
         partitions = self.partitions
-        return [partitions[key] for _, key in self._token_order if key in partitions]
+        for index in range(start, len(order)):
+            found = partitions.get(order[index][1])
+            if found is not None:
+                yield found
 
     def truncate(self) -> None:
         self.partitions.clear()
