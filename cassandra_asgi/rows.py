@@ -44,13 +44,14 @@ def _row_maker(colnames: Sequence[str]) -> Callable[[Sequence[Any]], tuple[Any, 
     try:
         row_class = _make_row_class("Row", cleaned)
     except ValueError:
-        # Same fallback as the driver: names such as ``class`` or duplicates become positional.
+        # Same fallback as the driver: keywords and duplicates get adjusted names.
+        row_class = _make_row_class("Row", _sanitize_identifiers(cleaned))
         log.warning(
-            "column names %s are not valid Python identifiers; rows use positional field names "
+            "column names %s cannot all be Python attribute names; rows use %s instead "
             "(alias the columns in the SELECT to choose names)",
             list(key),
+            list(getattr(row_class, "_fields", ())),
         )
-        row_class = _make_row_class("Row", _sanitize_identifiers(cleaned))
     # tuple.__new__ skips namedtuple's Python-level __new__: one C call per row.
     maker: Callable[[Sequence[Any]], tuple[Any, ...]] = partial(tuple.__new__, row_class)
     if len(_row_classes) >= _MAX_CACHED_ROW_CLASSES:

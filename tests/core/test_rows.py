@@ -60,3 +60,15 @@ def test_row_factories_resolve_by_name(name: str, factory: object) -> None:
 def test_unknown_row_factory_name_is_rejected_with_the_choices() -> None:
     with pytest.raises(ValueError, match="named_tuple"):
         resolve_row_factory("yaml")
+
+
+def test_duplicate_column_names_get_distinct_fields() -> None:
+    (row,) = named_tuple_rows(["v", "v"], [(1, 2)])
+    assert tuple(row) == (1, 2)
+    assert len(set(type(row)._fields)) == 2
+
+
+def test_function_call_columns_become_attribute_names() -> None:
+    (row,) = named_tuple_rows(["writetime(v)", "system.now()"], [(1, 2)])
+    assert row.writetime_v == 1
+    assert row.system_now == 2
