@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import cql
-from .plans import Bound, Plan, SelectPlan, WritePlan, lwt_result, new_bound, plan_statement
+from .plans import Bound, Plan, WritePlan, lwt_result, new_bound, plan_statement
 from .protocol import (
     AlreadyExists,
     Invalid,
@@ -395,6 +395,12 @@ def _run_batch(plans: list[tuple[Plan, Values]]) -> bytes:
     tables = {id(p.table) for p, _ in plans}
     if len(tables) != 1:
         raise Invalid("Batch with conditions cannot span multiple tables")
+    keys = set()
+    for plan, values in plans:
+        assert isinstance(plan, WritePlan)
+        keys.update(plan.partition_keys(values))
+    if len(keys) != 1:
+        raise Invalid("Batch with conditions cannot span multiple partitions")
     first_plan, _ = conditional[0]
     for plan, values in conditional:
         applied, columns, current = plan.check(values, now)
@@ -404,6 +410,3 @@ def _run_batch(plans: list[tuple[Plan, Values]]) -> bytes:
         assert isinstance(plan, WritePlan)
         plan.apply(values, now)
     return lwt_result(first_plan.table, True, [], [])
-
-
-__all__ += ["SelectPlan"]

@@ -389,7 +389,6 @@ class CQLServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
-        self._owns_loop = False
         self._pending_listen: asyncio.Task[None] | None = None
         self._down = False
 
@@ -437,7 +436,6 @@ class CQLServer:
         if self._loop is not None:
             raise RuntimeError("CQLServer is already running")
         self._loop = asyncio.get_running_loop()
-        self._owns_loop = False
         self._down = False
         await self._listen(self._bind())
         return self
@@ -491,7 +489,6 @@ class CQLServer:
             loop.close()
 
         self._loop = loop
-        self._owns_loop = True
         self._thread = threading.Thread(target=run, name=f"CQLServer:{self.port}", daemon=True)
         self._thread.start()
         ready.wait(10)
@@ -608,8 +605,8 @@ class CQLServer:
             raise RuntimeError("CQLServer is not running")
 
         def up() -> None:
-            task = loop.create_task(self._listen(sock))
-            self._pending_listen = task
+            # keep a reference: the loop only holds weak references to tasks
+            self._pending_listen = loop.create_task(self._listen(sock))
 
         self._on_loop(up)
         self._down = False

@@ -25,7 +25,7 @@ from .binding import (
 from .datatypes import PROTOCOL_VERSION, is_collection, normalize_collection
 from .protocol import Invalid, Unauthorized, Unset
 from .results import VOID, ColumnSpec, RowsMetadata, rows_body
-from .store import Column, Table
+from .store import Column, Table, routing_key
 from .where import pk_indexes, plan_where
 
 __all__ = ["DeletePlan", "InsertPlan", "UpdatePlan", "WritePlan", "lwt_result"]
@@ -47,6 +47,10 @@ class WritePlan(Plan):
     conditional = False
 
     def apply(self, values: Values, now: float) -> None:
+        raise NotImplementedError
+
+    def partition_keys(self, values: Values) -> list[bytes]:
+        """Serialized keys of the partitions written (a conditional batch needs just one)."""
         raise NotImplementedError
 
     def check(
@@ -139,6 +143,9 @@ class InsertPlan(WritePlan):
         self.pk_indexes = [s.index for s in self.pk_sources if isinstance(s, Bind)]
         if len(self.pk_indexes) != len(self.pk_sources):
             self.pk_indexes = []
+
+    def partition_keys(self, values: Values) -> list[bytes]:
+        return [routing_key(self._key(values)[0])]
 
     def _key(self, values: Values) -> tuple[list[bytes], tuple[bytes, ...]]:
         assert self.table is not None
@@ -245,6 +252,10 @@ class _KeyedWrite(WritePlan):
                 "conditional updates"
             )
         self.pk_indexes = pk_indexes(self.where, table)
+
+    def partition_keys(self, values: Values) -> list[bytes]:
+        assert self.table is not None
+        return [routing_key(parts) for parts in self.where.partition_keys(values, self.table)]
 
     def targets(self, values: Values) -> list[tuple[list[bytes], list[tuple[bytes, ...]] | None]]:
         table = self.table

@@ -113,3 +113,11 @@ def test_select_is_refused_inside_a_batch(accounts: Session) -> None:
     batch.add("SELECT * FROM accounts")
     with pytest.raises(InvalidRequest, match="only UPDATE, INSERT and DELETE"):
         accounts.execute(batch)
+
+
+def test_conditional_batch_must_stay_in_one_partition(accounts: Session) -> None:
+    batch = BatchStatement()
+    batch.add("INSERT INTO accounts (id, balance) VALUES ('p', 1) IF NOT EXISTS")
+    batch.add("INSERT INTO accounts (id, balance) VALUES ('q', 1)")
+    with pytest.raises(InvalidRequest, match="cannot span multiple partitions"):
+        accounts.execute(batch)

@@ -360,3 +360,14 @@ def test_dropping_a_table_forgets_its_prepared_statements_and_the_driver_recover
     server.reset_counters()
     assert session.execute(select, (1,)).one().v == 42
     assert server.requests["PREPARE"] == 1  # after an Unprepared answer
+
+
+def test_limit_and_ttl_markers_are_described_and_honoured(session: Session) -> None:
+    session.execute("CREATE TABLE t (k int, c int, PRIMARY KEY (k, c))")
+    insert = session.prepare("INSERT INTO t (k, c) VALUES (?, ?) USING TTL ?")
+    assert [c.name for c in insert.column_metadata] == ["k", "c", "[ttl]"]
+    for c in range(5):
+        session.execute(insert, (1, c, 3600))
+    select = session.prepare("SELECT c FROM t WHERE k = ? LIMIT ?")
+    assert [c.name for c in select.column_metadata] == ["k", "[limit]"]
+    assert [r.c for r in session.execute(select, (1, 2))] == [0, 1]
