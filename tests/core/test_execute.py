@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -198,3 +199,20 @@ async def test_unreachable_cluster_error_is_delivered_from_the_calling_thread(
             await session.execute("SELECT release_version FROM system.local", timeout=2)
         assert type(caught.value).__name__ in {"NoHostAvailable", "OperationTimedOut"}
         assert session.in_flight == 0
+
+
+@pytest.mark.memory_only
+async def test_bound_values_never_reach_the_librarys_logs(
+    server_session: AsyncSession, cql_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="cassandra_asgi")
+    await create_rows_table(server_session)
+    insert = await server_session.prepare("INSERT INTO rows (p, c, v) VALUES (?, ?, ?)")
+    await server_session.execute(insert, (1, 1, "secret-value-1"))
+    cql_server.fail("write_timeout", pattern="INSERT INTO rows")
+    with pytest.raises(WriteTimeout):
+        await server_session.execute(insert, (1, 2, "secret-value-2"))
+    await server_session.close()
+    ours = [r for r in caplog.records if r.name.startswith("cassandra_asgi")]
+    assert ours  # connect and close were logged...
+    assert not any("secret-value" in r.getMessage() for r in ours)  # ...without the values
