@@ -66,6 +66,11 @@ class CassandraMiddleware:
 
     ``config=None`` reads ``CassandraConfig.from_env()`` at each startup (not here), so an app
     built at import time still picks up variables a test or a process manager sets later.
+
+    ``on_connect(session)`` runs after each connect and before the app sees startup: the place
+    for creating a schema or preparing statements, since a Starlette or FastAPI lifespan
+    function is never handed the scope state. If it raises, startup fails as a failed connect
+    does.
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class CassandraMiddleware:
         *,
         state_key: str = "cassandra",
         lazy: bool = False,
+        on_connect: Callable[[AsyncSession], Awaitable[object]] | None = None,
     ) -> None:
         if not isinstance(state_key, str) or not state_key:
             raise ConfigError(f"state_key: expected a non-empty string, got {state_key!r}")
@@ -84,6 +90,7 @@ class CassandraMiddleware:
         self.config = config
         self.state_key = state_key
         self.lazy = lazy
+        self.on_connect = on_connect
         # Our own references: some servers (granian) clear the state dict at shutdown, and
         # servers without lifespan state need the session injected into each request.
         self._lifespan_session: AsyncSession | None = None
@@ -138,7 +145,7 @@ class CassandraMiddleware:
             async with self._lazy_locks.setdefault(loop, asyncio.Lock()):  # one connect at once
                 session = self._lazy_sessions.get(loop)
                 if session is None or session.closed:
-                    session = await connect(self._resolve_config())
+                    session = await self._open()
                     self._lazy_sessions[loop] = session
         return session
 
@@ -149,6 +156,16 @@ class CassandraMiddleware:
             # The core can only close a session on its own loop, which is gone: stop the
             # driver's Cluster (threads, sockets) directly, off this loop.
             await asyncio.to_thread(stale.cluster.shutdown)
+
+    async def _open(self) -> AsyncSession:
+        session = await connect(self._resolve_config())
+        if self.on_connect is not None:
+            try:
+                await self.on_connect(session)
+            except BaseException:
+                await session.close()
+                raise
+        return session
 
     def _resolve_config(self) -> CassandraConfig:
         return self.config if self.config is not None else CassandraConfig.from_env()
@@ -171,7 +188,7 @@ class CassandraMiddleware:
                     "lifespan state (two CassandraMiddleware with the same key?); give each "
                     "middleware its own state_key"
                 )
-            session = await connect(self._resolve_config())
+            session = await self._open()
         except Exception as exc:
             # A bare exception would make uvicorn's lifespan="auto" serve without a database.
             message = self._describe("no Cassandra session at startup", exc)
