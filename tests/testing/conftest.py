@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from cassandra.cluster import Cluster, Session
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import RoundRobinPolicy
 
 from cassandra_asgi.testing import CQLServer
@@ -21,7 +21,8 @@ KEYSPACE_CQL = (
 
 def make_cluster(server: CQLServer, **options: object) -> Cluster:
     """A driver cluster for ``server``; default settings unless a test overrides them."""
-    options.setdefault("load_balancing_policy", RoundRobinPolicy())
+    profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy())
+    options.setdefault("execution_profiles", {EXEC_PROFILE_DEFAULT: profile})
     return Cluster([server.host], port=server.port, **options)
 
 

@@ -8,7 +8,7 @@ import pytest
 from cassandra import InvalidRequest
 from cassandra.cluster import Session
 from cassandra.murmur3 import murmur3
-from cassandra.query import SimpleStatement, dict_factory
+from cassandra.query import SimpleStatement
 
 from cassandra_asgi.testing import CQLServer
 
@@ -204,8 +204,7 @@ def test_named_bind_markers_in_query_and_prepare(session: Session) -> None:
     prepared = session.prepare("INSERT INTO t (k, v) VALUES (:key, :val)")
     assert [c.name for c in prepared.column_metadata] == ["key", "val"]
     session.execute(prepared, {"val": "x", "key": 1})
-    session.row_factory = dict_factory
-    assert session.execute("SELECT v FROM t WHERE k = 1").one() == {"v": "x"}
+    assert session.execute("SELECT v FROM t WHERE k = 1").one().v == "x"
 
 
 def test_prepared_statement_reports_partition_key_indexes(session: Session) -> None:
