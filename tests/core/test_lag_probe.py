@@ -14,6 +14,20 @@ async def test_probe_measures_a_blocking_call_on_the_loop() -> None:
         time.sleep(0.1)  # noqa: ASYNC251 - deliberately block the loop
         await asyncio.sleep(0.02)
     assert probe.max_lag >= 0.08
+    assert probe.max_blocked >= 0.08  # waiting in a system call is not CPU contention
+
+
+async def test_probe_counts_busy_computation_on_the_loop_as_blocked() -> None:
+    async with LoopLagProbe(interval=0.005) as probe:
+        await asyncio.sleep(0.02)
+        deadline = time.perf_counter() + 0.1
+        while time.perf_counter() < deadline:  # hog the loop thread with work
+            pass
+        await asyncio.sleep(0.02)
+    assert probe.max_lag >= 0.08
+    # Only time spent waiting for a CPU is forgiven; the loop thread was running here (even
+    # on a machine so busy that it ran a fifth of the time, that leaves 20 ms).
+    assert probe.max_blocked >= 0.02
 
 
 async def test_probe_takes_samples_while_the_block_runs() -> None:
