@@ -16,6 +16,7 @@ from . import cql
 from .plans import Bound, Plan, WritePlan, lwt_result, new_bound, plan_statement
 from .protocol import (
     AlreadyExists,
+    ConfigurationProblem,
     Invalid,
     QueryParameters,
     Unauthorized,
@@ -249,20 +250,24 @@ class Engine:
         replication = dict(stmt.replication)
         strategy = replication.get("class")
         if strategy is None:
-            raise Invalid("Missing replication strategy class")
+            raise ConfigurationProblem("Missing replication strategy class")
         short = strategy.rsplit(".", 1)[-1].lower()
         if short not in _STRATEGIES:
-            raise Invalid(f"Unable to find replication strategy class '{strategy}'")
+            raise ConfigurationProblem(f"Unable to find replication strategy class '{strategy}'")
         replication["class"] = _STRATEGIES[short]
         if short == "simplestrategy":
             factor = replication.get("replication_factor")
             if factor is None:
-                raise Invalid("SimpleStrategy requires a replication_factor strategy option.")
+                raise ConfigurationProblem(
+                    "SimpleStrategy requires a replication_factor strategy option."
+                )
             if not factor.isdigit():
-                raise Invalid(f"Replication factor must be non-negative; found {factor}")
+                raise ConfigurationProblem(
+                    f"Replication factor must be non-negative; found {factor}"
+                )
             extra = sorted(set(replication) - {"class", "replication_factor"})
             if extra:
-                raise Invalid(
+                raise ConfigurationProblem(
                     f"Unrecognized strategy option {{{extra[0]}}} passed to SimpleStrategy "
                     f"for keyspace {stmt.name}"
                 )

@@ -18,6 +18,7 @@ __all__ = [
     "BadCredentials",
     "BodyReader",
     "CQLError",
+    "ConfigurationProblem",
     "Invalid",
     "Opcode",
     "ProtocolViolation",
@@ -142,6 +143,12 @@ class Unauthorized(CQLError):
 
 class Invalid(CQLError):
     code = 0x2200
+
+
+class ConfigurationProblem(CQLError):
+    """Bad replication or table settings (Cassandra's ConfigurationException)."""
+
+    code = 0x2300
 
 
 class AlreadyExists(CQLError):

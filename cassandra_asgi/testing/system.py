@@ -13,7 +13,7 @@ from typing import Any
 
 from . import cql
 from .datatypes import PROTOCOL_VERSION, parse_type
-from .protocol import Invalid
+from .protocol import ConfigurationProblem, Invalid, SyntaxProblem
 from .store import Column, Keyspace, Row, Store, Table
 
 __all__ = ["RELEASE_VERSION", "SystemTables"]
@@ -165,7 +165,7 @@ def build_table(keyspace: str, stmt: cql.CreateTable, *, read_only: bool = False
             )
     unknown = sorted(set(stmt.options) - set(_TABLE_DEFAULTS))
     if unknown:
-        raise_invalid(f"Unknown property '{unknown[0]}'")
+        raise SyntaxProblem(f"Unknown property '{unknown[0]}'")
     options = {name: _option_value(name, value) for name, value in stmt.options.items()}
     return Table(keyspace, stmt.name, columns, options, read_only=read_only)
 
@@ -188,7 +188,7 @@ def _option_value(name: str, value: Any) -> Any:
     else:
         ok = False
     if not ok:
-        raise_invalid(f"Invalid value {value!r} for table property '{name}'")
+        raise ConfigurationProblem(f"Invalid value {value!r} for table property '{name}'")
     return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 
+import pytest
 from cassandra.cluster import Cluster, Session
 
 from cassandra_asgi.testing import CQLServer
@@ -37,6 +38,7 @@ def test_protocol_v3_is_served_too(server: CQLServer) -> None:
         cluster.shutdown()
 
 
+@pytest.mark.memory_only
 def test_token_metadata_uses_murmur3_and_the_local_tokens(cluster: Cluster) -> None:
     cluster.connect()
     token_map = cluster.metadata.token_map
@@ -46,13 +48,13 @@ def test_token_metadata_uses_murmur3_and_the_local_tokens(cluster: Cluster) -> N
 
 
 def test_created_table_shows_in_driver_metadata_with_its_key_structure(
-    session: Session, cluster: Cluster
+    session: Session, cluster: Cluster, keyspace: str
 ) -> None:
     session.execute(
         "CREATE TABLE events (day text, bucket int, at timestamp, id uuid, payload map<text, int>, "
         "PRIMARY KEY ((day, bucket), at, id)) WITH CLUSTERING ORDER BY (at DESC, id ASC)"
     )
-    table = cluster.metadata.keyspaces["ks"].tables["events"]
+    table = cluster.metadata.keyspaces[keyspace].tables["events"]
     assert list(table.columns) == ["day", "bucket", "at", "id", "payload"]
     assert [c.name for c in table.partition_key] == ["day", "bucket"]
     assert [c.name for c in table.clustering_key] == ["at", "id"]
@@ -70,14 +72,16 @@ def test_schema_version_changes_after_ddl_and_agreement_holds(
     assert cluster.control_connection.wait_for_schema_agreement(wait_time=5)
 
 
-def test_dropped_keyspace_disappears_from_metadata(cluster: Cluster) -> None:
+def test_dropped_keyspace_disappears_from_metadata(cluster: Cluster, keyspace: str) -> None:
     session = cluster.connect()
-    session.execute(KEYSPACE_CQL.format("gone"))
-    assert "gone" in cluster.metadata.keyspaces
-    session.execute("DROP KEYSPACE gone")
-    assert "gone" not in cluster.metadata.keyspaces
+    gone = f"{keyspace}_gone"
+    session.execute(KEYSPACE_CQL.format(gone))
+    assert gone in cluster.metadata.keyspaces
+    session.execute(f"DROP KEYSPACE {gone}")
+    assert gone not in cluster.metadata.keyspaces
 
 
+@pytest.mark.memory_only
 async def test_async_mode_serves_on_the_current_loop() -> None:
     async with CQLServer() as server:
         loop = asyncio.get_running_loop()
@@ -95,6 +99,7 @@ async def test_async_mode_serves_on_the_current_loop() -> None:
         assert await loop.run_in_executor(None, roundtrip) == "cassandra-asgi in-memory"
 
 
+@pytest.mark.memory_only
 def test_port_zero_picks_a_free_port_and_contact_point_names_it() -> None:
     with CQLServer(port=0) as server:
         assert server.port > 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cassandra import AlreadyExists, InvalidRequest, Unauthorized
 from cassandra.cluster import Session
-from cassandra.protocol import SyntaxException
+from cassandra.protocol import ConfigurationException, SyntaxException
 
 from .conftest import KEYSPACE_CQL
 
@@ -25,16 +25,19 @@ def test_unknown_table_keyspace_and_column_are_named(session: Session) -> None:
         session.execute("SELECT missing FROM t")
 
 
-def test_creating_twice_raises_already_exists_with_keyspace_and_table(session: Session) -> None:
+def test_creating_twice_raises_already_exists_with_keyspace_and_table(
+    session: Session, keyspace: str
+) -> None:
     session.execute("CREATE TABLE t (k int PRIMARY KEY)")
     with pytest.raises(AlreadyExists) as table_error:
         session.execute("CREATE TABLE t (k int PRIMARY KEY)")
-    assert (table_error.value.keyspace, table_error.value.table) == ("ks", "t")
+    assert (table_error.value.keyspace, table_error.value.table) == (keyspace, "t")
     with pytest.raises(AlreadyExists) as keyspace_error:
-        session.execute(KEYSPACE_CQL.format("ks"))
-    assert keyspace_error.value.keyspace == "ks"
+        session.execute(KEYSPACE_CQL.format(keyspace))
+    assert keyspace_error.value.keyspace == keyspace
 
 
+@pytest.mark.memory_only
 def test_cql_outside_the_subset_says_so(session: Session) -> None:
     with pytest.raises(InvalidRequest, match="CREATE INDEX is not supported by the in-memory"):
         session.execute("CREATE INDEX ON t (v)")
@@ -76,8 +79,13 @@ def test_dropping_what_does_not_exist_is_an_error(session: Session) -> None:
         session.execute("DROP KEYSPACE ghost")
 
 
-def test_bad_replication_settings_are_named(session: Session) -> None:
-    with pytest.raises(InvalidRequest, match="replication_factor"):
+def test_bad_replication_settings_are_configuration_errors(session: Session) -> None:
+    with pytest.raises(ConfigurationException, match="replication_factor"):
         session.execute("CREATE KEYSPACE k2 WITH replication = {'class': 'SimpleStrategy'}")
-    with pytest.raises(InvalidRequest, match="Unable to find replication strategy"):
+    with pytest.raises(ConfigurationException, match="Unable to find replication strategy"):
         session.execute("CREATE KEYSPACE k2 WITH replication = {'class': 'Bogus'}")
+
+
+def test_unknown_table_property_is_named(session: Session) -> None:
+    with pytest.raises(SyntaxException, match="Unknown property 'bogus'"):
+        session.execute("CREATE TABLE t (k int PRIMARY KEY) WITH bogus = 1")

@@ -10,7 +10,10 @@ from cassandra.cluster import Session
 from cassandra.murmur3 import murmur3
 from cassandra.query import SimpleStatement
 
+from cassandra_asgi.config import CassandraConfig
 from cassandra_asgi.testing import CQLServer
+
+from .conftest import make_target_cluster
 
 
 @pytest.fixture
@@ -214,6 +217,7 @@ def test_prepared_statement_reports_partition_key_indexes(session: Session) -> N
     assert [column[2] for column in prepared.result_metadata] == ["v"]
 
 
+@pytest.mark.memory_only
 def test_unknown_prepared_id_makes_the_driver_reprepare(
     session: Session, server: CQLServer
 ) -> None:
@@ -227,9 +231,11 @@ def test_unknown_prepared_id_makes_the_driver_reprepare(
     assert server.requests["EXECUTE"] == 2
 
 
-def test_use_switches_keyspace_and_if_exists_clauses_are_quiet(session: Session) -> None:
+def test_use_switches_keyspace_and_if_exists_clauses_are_quiet(
+    session: Session, keyspace: str
+) -> None:
     session.execute(
-        "CREATE KEYSPACE IF NOT EXISTS ks WITH replication = "
+        f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
         "{'class': 'SimpleStrategy', 'replication_factor': 1}"
     )
     session.execute("CREATE TABLE IF NOT EXISTS t (k int PRIMARY KEY)")
@@ -293,16 +299,14 @@ def test_wide_partition_stays_ordered_while_rows_arrive_between_reads(session: S
 
 
 def test_schema_change_reaches_another_clients_metadata(
-    server: CQLServer, session: Session
+    cassandra_config: CassandraConfig, session: Session, keyspace: str
 ) -> None:
-    from .conftest import make_cluster
-
-    observer = make_cluster(server, schema_event_refresh_window=0.05)
+    observer = make_target_cluster(cassandra_config, schema_event_refresh_window=0.05)
     try:
         observer.connect()
         session.execute("CREATE TABLE announced (k int PRIMARY KEY)")
-        deadline = time.monotonic() + 10
-        while "announced" not in observer.metadata.keyspaces.get("ks", _NoTables).tables:
+        deadline = time.monotonic() + 30
+        while "announced" not in observer.metadata.keyspaces.get(keyspace, _NoTables).tables:
             assert time.monotonic() < deadline, "the SCHEMA_CHANGE event never arrived"
             time.sleep(0.05)
     finally:
@@ -337,17 +341,20 @@ def test_per_partition_limit_holds_across_page_boundaries(readings: Session) -> 
         assert sorted({r.at for r in rows}) == [2, 3, 4]
 
 
+@pytest.mark.memory_only
 def test_count_ignores_paging_and_limit_applies_to_its_single_row(readings: Session) -> None:
     statement = SimpleStatement("SELECT COUNT(*) FROM readings LIMIT 3", fetch_size=2)
     assert [r.count for r in readings.execute(statement)] == [20]
 
 
+@pytest.mark.memory_only
 def test_a_forged_paging_state_is_refused(readings: Session) -> None:
     statement = SimpleStatement("SELECT at FROM readings", fetch_size=2)
     with pytest.raises(InvalidRequest, match="Invalid paging state"):
         readings.execute(statement, paging_state=b"\x02garbage")
 
 
+@pytest.mark.memory_only
 def test_dropping_a_table_forgets_its_prepared_statements_and_the_driver_recovers(
     session: Session, server: CQLServer
 ) -> None:
