@@ -59,8 +59,10 @@ async def test_waiting_for_a_slot_counts_against_the_timeout(cql_server: Any) ->
 
 @pytest.mark.memory_only
 async def test_cancelling_1000_in_flight_awaits_leaves_nothing_in_flight(cql_server: Any) -> None:
-    cql_server.add_latency(0.2, pattern="system.local")
     async with connect(server_config(cql_server, max_in_flight=1024)) as session:
+        # Long enough that all 1,000 requests are out before the first reply, even on a
+        # loaded machine.
+        cql_server.add_latency(2.0, pattern="system.local")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             tasks = [asyncio.ensure_future(session.execute(PING)) for _ in range(1000)]
@@ -69,9 +71,10 @@ async def test_cancelling_1000_in_flight_awaits_leaves_nothing_in_flight(cql_ser
                 task.cancel()
             results = await asyncio.gather(*tasks, return_exceptions=True)
             assert all(isinstance(r, asyncio.CancelledError) for r in results)
-            # Slots come back only when the driver completes the requests (after ~0.2 s).
+            # Slots come back only when the driver completes the requests (after ~2 s).
             assert await eventually(lambda: session.in_flight == 0, within=15)
             gc.collect()
         assert [str(w.message) for w in caught] == []
+        cql_server.clear_faults()
         assert (await session.execute(PING)).one() is not None
         assert session.metrics.requests >= 1001
