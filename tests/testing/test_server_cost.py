@@ -1,0 +1,19 @@
+"""The server-cost benchmark runs end to end (its figures are reported, not asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.server_cost import measure
+
+pytestmark = pytest.mark.memory_only
+
+
+def test_server_cost_measures_both_processes() -> None:
+    result = measure(queries=300, concurrency=20, keys=50)
+    assert result["queries"] == 300
+    assert result["server_cpu_per_query_s"] >= 0  # /proc counts 10 ms ticks
+    assert result["client_cpu_per_query_s"] > 0
+    assert result["ratio"] == pytest.approx(
+        result["server_cpu_per_query_s"] / result["client_cpu_per_query_s"]
+    )
