@@ -13,7 +13,21 @@ from .datatypes import compare_key
 from .protocol import Invalid
 from .store import Column, Table
 
-__all__ = ["Where", "pk_indexes", "plan_where"]
+__all__ = ["MAX_KEY_COMBINATIONS", "Where", "pk_indexes", "plan_where"]
+
+#: IN lists multiply; past this many keys a statement is refused instead of stalling the server
+MAX_KEY_COMBINATIONS = 10_000
+
+
+def _check_product(choices: list[list[bytes]], what: str) -> None:
+    total = 1
+    for values in choices:
+        total *= len(values)
+    if total > MAX_KEY_COMBINATIONS:
+        raise Invalid(
+            f"IN restrictions select {total} {what}, more than the limit of "
+            f"{MAX_KEY_COMBINATIONS} (cartesian product of the IN lists)"
+        )
 
 
 # --- WHERE clauses -----------------------------------------------------------------------
@@ -39,6 +53,7 @@ class Where:
                 choices.append(source.get_all(values, column.name))
             else:
                 choices.append([required_value(source.get(values), column.name)])
+        _check_product(choices, "partition keys")
         return [list(combo) for combo in itertools.product(*choices)]
 
     def clustering_prefixes(self, values: Values, table: Table) -> list[tuple[bytes, ...]]:
@@ -48,6 +63,7 @@ class Where:
                 choices.append(source.get_all(values, column.name))
             else:
                 choices.append([required_value(source.get(values), column.name)])
+        _check_product(choices, "clustering keys")
         return [tuple(combo) for combo in itertools.product(*choices)]
 
     def row_matcher(

@@ -89,3 +89,11 @@ def test_bad_replication_settings_are_configuration_errors(session: Session) -> 
 def test_unknown_table_property_is_named(session: Session) -> None:
     with pytest.raises(SyntaxException, match="Unknown property 'bogus'"):
         session.execute("CREATE TABLE t (k int PRIMARY KEY) WITH bogus = 1")
+
+
+@pytest.mark.memory_only
+def test_a_huge_cartesian_product_of_in_lists_is_refused(session: Session) -> None:
+    session.execute("CREATE TABLE t (a int, b int, v int, PRIMARY KEY ((a, b)))")
+    values = ", ".join(str(i) for i in range(200))
+    with pytest.raises(InvalidRequest, match="cartesian product"):
+        session.execute(f"SELECT v FROM t WHERE a IN ({values}) AND b IN ({values})")
