@@ -15,12 +15,15 @@ import pytest
 
 from cassandra_asgi import AsyncSession
 from cassandra_asgi.testing import CQLServer
+from cassandra_asgi.testing.lag import LoopLagProbe
 
 from .conftest import MARGIN, PING, eventually, serves_again
 
 IN_FLIGHT = 1000
 REQUEST_TIMEOUT = 5.0
 SELECT = "SELECT v FROM kv WHERE k = ?"
+#: Longest time the loop may go without running callbacks: a stall check, not a speed target.
+STALL = 0.1
 
 
 def is_driver_exception(outcome: object) -> bool:
@@ -97,3 +100,23 @@ async def test_the_same_session_serves_again_when_the_node_comes_back(
     select = await kv_session.prepare(SELECT)
     rows = await asyncio.gather(*(kv_session.execute(select, (k,)) for k in range(10)))
     assert [rs.one().v for rs in rows] == [k * k for k in range(10)]  # nothing lost either
+
+
+@pytest.mark.memory_only
+async def test_the_loop_never_stalls_while_the_node_is_down_and_the_driver_reconnects(
+    cql_server: CQLServer, kv_session: AsyncSession
+) -> None:
+    async with LoopLagProbe(interval=0.005) as probe:
+        cql_server.go_down()
+        down_until = time.monotonic() + 1.5  # several reconnection attempts (every 0.2 s)
+        failures = 0
+        while time.monotonic() < down_until:
+            try:
+                await kv_session.execute(PING, timeout=1.0)
+            except Exception:
+                failures += 1
+            await asyncio.sleep(0.01)
+        cql_server.come_up()
+        assert await serves_again(kv_session, within=30) is not None
+    assert failures > 0
+    assert probe.max_lag < STALL, f"the loop stalled for {probe.max_lag:.3f}s"
