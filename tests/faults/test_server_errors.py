@@ -15,7 +15,7 @@ import pytest
 from cassandra import ConsistencyLevel, ReadTimeout, Unavailable, WriteTimeout
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, NoHostAvailable
 from cassandra.connection import ConnectionShutdown
-from cassandra.policies import RetryPolicy
+from cassandra.policies import FallthroughRetryPolicy, RetryPolicy
 from cassandra.protocol import (
     IsBootstrappingErrorMessage,
     OverloadedErrorMessage,
@@ -23,8 +23,11 @@ from cassandra.protocol import (
 )
 from cassandra.query import SimpleStatement
 
-from cassandra_asgi import AsyncSession
+from cassandra_asgi import AsyncSession, connect
+from cassandra_asgi.connect import ROW_PROFILES
 from cassandra_asgi.testing import CQLServer
+
+from .conftest import PING, server_config
 
 INSERT = "INSERT INTO events (id, body) VALUES (?, ?)"
 SELECT = "SELECT body FROM events WHERE id = ?"
@@ -165,13 +168,14 @@ async def test_no_execution_profile_retries_a_non_idempotent_statement_on_anothe
     # this asks each retry policy the session really uses what it would do with a second node.
     write = SimpleStatement("INSERT INTO t (k) VALUES (1)", is_idempotent=False)
     profiles = cassandra_session.cluster.profile_manager.profiles
+    ours = [EXEC_PROFILE_DEFAULT, *ROW_PROFILES]
     decisions = {
-        name: profile.retry_policy.on_request_error(
+        name: profiles[name].retry_policy.on_request_error(
             write, ConsistencyLevel.LOCAL_ONE, error=error, retry_num=0
         )[0]
-        for name, profile in profiles.items()
+        for name in ours
     }
-    assert decisions == dict.fromkeys(profiles, RetryPolicy.RETHROW)
+    assert decisions == dict.fromkeys(ours, RetryPolicy.RETHROW)
 
 
 async def test_an_idempotent_statement_may_still_be_retried_on_another_host(
@@ -184,3 +188,21 @@ async def test_an_idempotent_statement_may_still_be_retried_on_another_host(
         read, ConsistencyLevel.LOCAL_ONE, error=overloaded, retry_num=0
     )
     assert decision == RetryPolicy.RETRY_NEXT_HOST
+
+
+@pytest.mark.memory_only
+async def test_a_retry_policy_given_in_the_config_governs_every_profile(
+    cql_server: CQLServer,
+) -> None:
+    # The workaround for the gap above: CassandraConfig(default_retry_policy=...).
+    policy = FallthroughRetryPolicy()
+    config = server_config(cql_server, default_retry_policy=policy)
+    async with connect(config) as session:
+        profiles = session.cluster.profile_manager.profiles
+        ours = [EXEC_PROFILE_DEFAULT, *ROW_PROFILES]  # the driver adds graph profiles too
+        assert [profiles[name].retry_policy for name in ours] == [policy] * len(ours)
+        cql_server.fail("overloaded", pattern="system.local", message="shed this one")
+        cql_server.reset_counters()
+        with pytest.raises(OverloadedErrorMessage, match="shed this one"):
+            await session.execute(PING)
+        assert cql_server.requests.get("QUERY", 0) == 1
