@@ -94,3 +94,11 @@ def test_testing_example_passes_under_pytest(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_readme_links_point_at_files_in_the_repository() -> None:
+    links = re.findall(r"\]\(([^)#]+)\)", README.read_text(encoding="utf-8"))
+    local = [link for link in links if "://" not in link]
+
+    assert local, "the README links no file of the repository"
+    assert [link for link in local if not (README.parent / link).exists()] == []
