@@ -9,10 +9,11 @@ and prepares the statements.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from notes import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -29,8 +30,6 @@ from cassandra_asgi import CassandraConfig
 from cassandra_asgi.adapters.aiohttp import CASSANDRA, get_session, setup
 
 NOTES = web.AppKey("notes", Notes)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
