@@ -102,3 +102,29 @@ def test_readme_links_point_at_files_in_the_repository() -> None:
 
     assert local, "the README links no file of the repository"
     assert [link for link in local if not (README.parent / link).exists()] == []
+
+
+class RecordingEnvironment(dict[str, str]):
+    """An empty environment that remembers which variables were asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> str:
+        self.asked.add(key)
+        return super().__getitem__(key)
+
+
+def test_configuration_table_lists_every_variable_from_env_reads() -> None:
+    environment = RecordingEnvironment()
+    CassandraConfig.from_env(environ=environment)
+    table = README.read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(CASSANDRA_[A-Z_]+)` \|", table, re.M))
+
+    assert environment.asked
+    assert documented == environment.asked
