@@ -12,6 +12,7 @@ import asyncio
 import time
 
 import pytest
+from cassandra import OperationTimedOut
 
 from cassandra_asgi import AsyncSession
 from cassandra_asgi.testing import CQLServer
@@ -120,3 +121,25 @@ async def test_the_loop_never_stalls_while_the_node_is_down_and_the_driver_recon
         assert await serves_again(kv_session, within=30) is not None
     assert failures > 0
     assert probe.max_lag < STALL, f"the loop stalled for {probe.max_lag:.3f}s"
+
+
+@pytest.mark.memory_only
+async def test_a_node_that_goes_silent_times_out_every_request_in_flight_then_recovers(
+    cql_server: CQLServer, kv_session: AsyncSession
+) -> None:
+    # A partition rather than a crash: the socket stays open and nothing comes back, so only
+    # the client-side timeout can end the requests.
+    timeout = 1.0
+    select = await kv_session.prepare(SELECT)
+    cql_server.blackhole(pattern="FROM kv")
+    tasks = [
+        asyncio.ensure_future(kv_session.execute(select, (k % 10,), timeout=timeout))
+        for k in range(IN_FLIGHT)
+    ]
+    done, pending = await asyncio.wait(tasks, timeout=timeout + MARGIN)
+    assert not pending, f"{len(pending)} requests outlived their timeout"
+    assert all(isinstance(t.exception(), OperationTimedOut) for t in done)
+    assert kv_session.in_flight == 0
+    cql_server.clear_faults()
+    rows = await asyncio.gather(*(kv_session.execute(select, (k,)) for k in range(10)))
+    assert [rs.one().v for rs in rows] == [k * k for k in range(10)]
