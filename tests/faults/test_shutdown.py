@@ -10,6 +10,7 @@ shutdown, then the cleanup context closes the session.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from asgiref.testing import ApplicationCommunicator
 
-from cassandra_asgi import CassandraConfig, connect
+from cassandra_asgi import CassandraConfig, SessionClosedError, connect
 from cassandra_asgi.adapters import aiohttp as aiohttp_adapter
 from cassandra_asgi.adapters.asgi import CassandraMiddleware, get_session
 from cassandra_asgi.session import DEFAULT_CLOSE_GRACE
@@ -194,3 +195,39 @@ async def test_aiohttp_requests_in_flight_at_shutdown_complete_and_their_writes_
         assert {row.id: row.body for row in rows} == {i: f"n{i}" for i in range(WRITES)}
     finally:
         await restarted.close()
+
+
+async def call_directly(app: Any, note_id: int, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run one request through the app without a communicator, so its failure shows at once."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(http_scope(f"/{note_id}", state), receive, send)
+    return sent
+
+
+@pytest.mark.slow
+@pytest.mark.memory_only
+async def test_a_request_that_never_ends_delays_shutdown_by_the_grace_period_at_most(
+    cql_server: CQLServer, notes_config: CassandraConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = notes_config.replace(request_timeout=120.0)  # only the grace period can end it
+    app, lifespan, state = await start_asgi(config)
+    session = state["cassandra"]
+    cql_server.blackhole(pattern="INSERT INTO notes")
+    stuck = asyncio.ensure_future(call_directly(app, 1, state))
+    while session.in_flight < 1:  # noqa: ASYNC110 - bounded by the test timeout
+        await asyncio.sleep(0.01)
+    started = time.monotonic()
+    await lifespan.send({"type": "lifespan.shutdown"})
+    assert (await lifespan.receive())["type"] == "lifespan.shutdown.complete"
+    assert time.monotonic() - started < DEFAULT_CLOSE_GRACE + MARGIN
+    assert "still in flight" in caplog.text
+    # The abandoned request ends with an error naming the cause, instead of hanging.
+    with pytest.raises(SessionClosedError, match="grace period"):
+        await asyncio.wait_for(stuck, MARGIN)
