@@ -202,6 +202,7 @@ async def run_sections(
             rounds=settings.stream_rounds,
             measure_memory=settings.stream_memory,
             progress=progress,
+            server_cpu=target.server_cpu_seconds,
         )
     if "http" in settings.sections:
         progress(f"http (after {time.perf_counter() - began:.1f} s):")

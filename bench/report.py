@@ -56,6 +56,11 @@ def _point_section(points: PointReadResults) -> tuple[dict[str, Any], dict[str, 
         other = points.summary(name, level)
         flat[f"execute_vs_{name}"] = ratio(ours_rate, other.rate if other else math.nan)
         flat[f"execute_vs_{name}_paired"] = points.paired_ratio("ours", name, level)
+        # The same comparison by CPU cost: how many times more bench-process CPU per query the
+        # other style needs. Unlike q/s it hardly moves when other processes share the cores.
+        flat[f"execute_cpu_advantage_vs_{name}"] = ratio(
+            other.client_cpu_us if other else math.nan, ours.client_cpu_us if ours else math.nan
+        )
     for name in points.descriptions:
         summary = points.summary(name, level)
         if summary is not None:
@@ -86,6 +91,11 @@ def _stream_section(stream: StreamResults) -> tuple[dict[str, Any], dict[str, An
         ),
         "stream_max_loop_stall_ms": ours.max_stall_ms if ours else math.nan,
         "stream_median_round_loop_stall_ms": ours.median_stall_ms if ours else math.nan,
+        "stream_longest_gc_pause_ms": ours.gc_pause_ms if ours else math.nan,
+        "stream_gc_frozen_max_loop_stall_ms": ours.frozen_max_stall_ms if ours else math.nan,
+        "stream_gc_frozen_vs_driver_paging": ratio(
+            ours.frozen_rate if ours else math.nan, driver.frozen_rate if driver else math.nan
+        ),
         "idle_loop_max_stall_ms": max(stream.idle_stalls_ms, default=math.nan),
         "driver_paging_max_loop_stall_ms": driver.max_stall_ms if driver else math.nan,
         "stream_peak_memory_mb": ours.peak_memory_mb if ours else math.nan,
@@ -95,6 +105,7 @@ def _stream_section(stream: StreamResults) -> tuple[dict[str, Any], dict[str, An
         "rows": stream.rows,
         "fetch_size": stream.fetch_size,
         "idle_loop_stalls_ms": stream.idle_stalls_ms,
+        "gc_frozen_objects": stream.frozen_objects,
         "contenders": {name: s.as_json() for name, s in stream.by_contender.items()},
         "skipped": stream.skipped,
     }
@@ -223,7 +234,7 @@ def format_table(report: dict[str, Any]) -> str:
         )
         lines.append(
             f"{'contender':<26}{'rows/s':>12}{'stall ms':>10}{'median':>8}{'peak MB':>9}"
-            f"{'cpu us/row':>11}"
+            f"{'cpu us/row':>11}{'srv us/row':>11}{'gc ms':>7}"
         )
         for name, row in stream["contenders"].items():
             lines.append(
@@ -232,12 +243,24 @@ def format_table(report: dict[str, Any]) -> str:
                 f"{_num(row['median_round_max_loop_stall_ms'], '.2f'):>8}"
                 f"{_num(row['peak_traced_memory_mb'], '.1f'):>9}"
                 f"{_num(row['client_cpu_us_per_row'], '.2f'):>11}"
+                f"{_num(row['server_cpu_us_per_row'], '.2f'):>11}"
+                f"{_num(row['longest_gc_pause_ms'], '.1f'):>7}"
             )
         idle = stream["idle_loop_stalls_ms"]
         if idle:
             lines.append(
                 f"  stall ms: worst round; median: median of the rounds' worst; an idle loop's "
                 f"worst stall on this machine meanwhile: {max(v or 0.0 for v in idle):.2f} ms"
+            )
+        lines.append(
+            "  gc ms: longest cyclic-GC pause during the rounds. With gc.freeze() first "
+            f"({stream['gc_frozen_objects']:,} objects frozen):"
+        )
+        for name, row in stream["contenders"].items():
+            lines.append(
+                f"    {name:<22}{_num(row['gc_frozen_rows_per_s']):>12} rows/s, worst stall "
+                f"{_num(row['gc_frozen_max_loop_stall_ms'], '.2f')} ms, longest GC pause "
+                f"{_num(row['gc_frozen_longest_gc_pause_ms'], '.1f')} ms"
             )
         for name, reason in stream["skipped"].items():
             lines.append(f"  skipped {name}: {reason}")
@@ -261,4 +284,24 @@ def format_table(report: dict[str, Any]) -> str:
             f"  {target['result']:<8}{target['key']:<28}{_num(target['value'], '.2f'):>8}"
             f"  (goal {target['direction']} {target['goal']:g}: {target['text']})"
         )
+    cpu_lines = [
+        f"  {target.check(report.get(key)):<8}{key:<42}{_num(report.get(key), '.2f'):>6}"
+        for target in TARGETS
+        if target.key.startswith("execute_vs_")
+        and (key := target.key.replace("execute_vs_", "execute_cpu_advantage_vs_")) in report
+    ]
+    if cpu_lines:
+        lines.append("The same three by CPU per query (other style's CPU / ours; same goals):")
+        lines.extend(cpu_lines)
+    if "stream_gc_frozen_max_loop_stall_ms" in report:
+        stall = TARGETS[-1]
+        rate = TARGETS[-2]
+        lines.append("Streaming with gc.freeze() after startup (same goals):")
+        for target, key in (
+            (rate, "stream_gc_frozen_vs_driver_paging"),
+            (stall, "stream_gc_frozen_max_loop_stall_ms"),
+        ):
+            lines.append(
+                f"  {target.check(report.get(key)):<8}{key:<42}{_num(report.get(key), '.2f'):>6}"
+            )
     return "\n".join(lines)

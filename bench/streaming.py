@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.dataset import STREAM_QUERY
+from bench.gcpauses import frozen_gc, record_gc_pauses
 from bench.stats import median
 from bench.target import driver_cluster
 from cassandra_asgi.config import CassandraConfig
@@ -33,6 +34,9 @@ class StreamRun:
     elapsed: float
     max_stall_ms: float
     client_cpu: float
+    gc_pause_ms: float
+    full_collections: int
+    server_cpu: float = float("nan")
 
     @property
     def rate(self) -> float:
@@ -41,6 +45,10 @@ class StreamRun:
     @property
     def cpu_us_per_row(self) -> float:
         return self.client_cpu / self.rows * 1e6 if self.rows else float("nan")
+
+    @property
+    def server_cpu_us_per_row(self) -> float:
+        return self.server_cpu / self.rows * 1e6 if self.rows else float("nan")
 
 
 class StreamContender(abc.ABC):
@@ -64,12 +72,15 @@ class StreamContender(abc.ABC):
     async def run(self) -> StreamRun:
         from cassandra_asgi.testing.lag import LoopLagProbe
 
-        async with LoopLagProbe(interval=0.005) as probe:
-            cpu_before, started = time.process_time(), time.perf_counter()
-            rows = await self.read_all()
-            elapsed = time.perf_counter() - started
-            cpu = time.process_time() - cpu_before
-        return StreamRun(rows, elapsed, probe.max_lag * 1000.0, cpu)
+        with record_gc_pauses() as pauses:
+            async with LoopLagProbe(interval=0.005) as probe:
+                cpu_before, started = time.process_time(), time.perf_counter()
+                rows = await self.read_all()
+                elapsed = time.perf_counter() - started
+                cpu = time.process_time() - cpu_before
+        return StreamRun(
+            rows, elapsed, probe.max_lag * 1000.0, cpu, pauses.longest_ms, pauses.full_collections
+        )
 
 
 async def idle_loop_stall_ms(seconds: float) -> float:
@@ -132,6 +143,20 @@ class StreamSummary:
     description: str
     runs: list[StreamRun] = field(default_factory=list)
     peak_memory_mb: float = float("nan")
+    #: The same reads with ``gc.freeze()`` applied first (see ``bench.gcpauses``).
+    frozen_runs: list[StreamRun] = field(default_factory=list)
+
+    @property
+    def frozen_rate(self) -> float:
+        return median([r.rate for r in self.frozen_runs])
+
+    @property
+    def frozen_max_stall_ms(self) -> float:
+        return max((r.max_stall_ms for r in self.frozen_runs), default=float("nan"))
+
+    @property
+    def gc_pause_ms(self) -> float:
+        return max((r.gc_pause_ms for r in self.runs), default=float("nan"))
 
     @property
     def rate(self) -> float:
@@ -149,6 +174,10 @@ class StreamSummary:
     def cpu_us_per_row(self) -> float:
         return median([r.cpu_us_per_row for r in self.runs])
 
+    @property
+    def server_cpu_us_per_row(self) -> float:
+        return median([r.server_cpu_us_per_row for r in self.runs])
+
     def as_json(self) -> dict[str, Any]:
         return {
             "description": self.description,
@@ -157,6 +186,14 @@ class StreamSummary:
             "max_loop_stall_ms": self.max_stall_ms,
             "median_round_max_loop_stall_ms": self.median_stall_ms,
             "client_cpu_us_per_row": self.cpu_us_per_row,
+            "server_cpu_us_per_row": self.server_cpu_us_per_row,
+            "longest_gc_pause_ms": self.gc_pause_ms,
+            "full_gc_collections": [r.full_collections for r in self.runs],
+            "gc_frozen_rows_per_s": self.frozen_rate,
+            "gc_frozen_max_loop_stall_ms": self.frozen_max_stall_ms,
+            "gc_frozen_longest_gc_pause_ms": max(
+                (r.gc_pause_ms for r in self.frozen_runs), default=float("nan")
+            ),
             "peak_traced_memory_mb": self.peak_memory_mb,
             "rounds_rows_per_s": [r.rate for r in self.runs],
             "rounds_max_loop_stall_ms": [r.max_stall_ms for r in self.runs],
@@ -171,6 +208,8 @@ class StreamResults:
     skipped: dict[str, str] = field(default_factory=dict)
     #: Per round: the longest stall of an idle loop over 0.5 s, measured just before.
     idle_stalls_ms: list[float] = field(default_factory=list)
+    #: Objects alive in the bench process (frozen by the gc.freeze() pass).
+    frozen_objects: int = 0
 
 
 async def _traced_peak_mb(contender: StreamContender) -> float:
@@ -195,6 +234,7 @@ async def measure_streaming(
     rounds: int,
     measure_memory: bool,
     progress: Progress,
+    server_cpu: Callable[[], float | None] = lambda: None,
 ) -> StreamResults:
     results = StreamResults(rows=rows, fetch_size=fetch_size)
     ready: list[StreamContender] = []
@@ -219,15 +259,32 @@ async def measure_streaming(
             order = ready if round_number % 2 == 0 else ready[::-1]
             for contender in order:
                 gc.collect()
+                server_before = server_cpu()
                 run = await contender.run()
+                server_after = server_cpu()
+                if server_before is not None and server_after is not None:
+                    run.server_cpu = server_after - server_before
                 if run.rows != rows:
                     raise RuntimeError(f"{contender.name} read {run.rows} rows, expected {rows}")
                 results.by_contender[contender.name].runs.append(run)
                 progress(
                     f"  stream round {round_number + 1}/{rounds} {contender.name:<22}"
                     f" {run.rate:>10,.0f} rows/s  max loop stall {run.max_stall_ms:6.2f} ms"
-                    f" (idle loop: {results.idle_stalls_ms[-1]:.2f} ms)"
+                    f" (idle loop: {results.idle_stalls_ms[-1]:.2f} ms,"
+                    f" longest GC pause {run.gc_pause_ms:.2f} ms)"
                 )
+        with frozen_gc() as frozen:
+            results.frozen_objects = frozen
+            for round_number in range(rounds):
+                order = ready if round_number % 2 == 0 else ready[::-1]
+                for contender in order:
+                    run = await contender.run()
+                    results.by_contender[contender.name].frozen_runs.append(run)
+                    progress(
+                        f"  stream gc.freeze() round {round_number + 1}/{rounds}"
+                        f" {contender.name:<22} {run.rate:>10,.0f} rows/s"
+                        f"  max loop stall {run.max_stall_ms:6.2f} ms"
+                    )
         if measure_memory:
             for contender in ready:
                 peak = await _traced_peak_mb(contender)
