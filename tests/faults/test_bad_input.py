@@ -149,6 +149,40 @@ async def test_an_unknown_driver_option_fails_connect_naming_the_option() -> Non
         await connect(config)
 
 
+# -- settings given in code ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"max_in_flight": 40_000}, "max_in_flight"),  # beyond the stream ids of a connection
+        ({"request_timeout": 0}, "request_timeout"),
+        ({"connect_timeout": -1.0}, "connect_timeout"),
+        ({"protocol_version": 2}, "protocol_version"),
+        ({"contact_points": ["db1:70000"]}, "contact_points"),
+        ({"contact_points": []}, "contact_points"),
+        ({"fetch_size": 0}, "fetch_size"),
+        ({"username": "only_a_user"}, "password"),
+        ({"auth_provider": object()}, "auth_provider"),
+    ],
+)
+def test_a_bad_setting_is_refused_when_the_config_is_built_naming_it(
+    settings: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        CassandraConfig(**settings)
+
+
+def test_the_middleware_refuses_something_that_is_not_a_config() -> None:
+    bad: Any = {"contact_points": ["db1"]}
+    with pytest.raises(ConfigError, match="CassandraConfig"):
+        CassandraMiddleware(_never_called, bad)
+
+
+def test_aiohttp_setup_refuses_a_string_app_key() -> None:
+    bad: Any = "cassandra"
+    with pytest.raises(TypeError, match=r"app_key.*web\.AppKey"):
+        aiohttp_adapter.setup(web.Application(), CassandraConfig(), app_key=bad)
+
+
 # -- settings read from the environment at startup ---------------------------------------------
 @pytest.mark.parametrize(
     ("variable", "value"),
