@@ -224,8 +224,9 @@ def fuzzed_server() -> Iterator[tuple[CQLServer, tuple[bytes, ...]]]:
         yield server, prepare_ids(server)
 
 
+@pytest.mark.slow
 @settings(
-    max_examples=300,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
