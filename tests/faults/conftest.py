@@ -22,6 +22,8 @@ from cassandra_asgi.testing import CQLServer
 PING = "SELECT release_version FROM system.local"
 #: Added to a configured timeout before a test calls something "hung" (a busy 2-core machine).
 MARGIN = 5.0
+#: ``request_timeout`` of the ``fault_session`` fixture.
+FAULT_REQUEST_TIMEOUT = 5.0
 
 
 def fast_recovery_options() -> dict[str, Any]:
@@ -77,7 +79,9 @@ async def create_keyspace(session: AsyncSession, name: str) -> None:
 @pytest.fixture
 async def fault_session(cql_server: CQLServer) -> AsyncIterator[AsyncSession]:
     """A session on ``cql_server`` in a fresh keyspace ``faults``, tuned to recover quickly."""
-    config = server_config(cql_server, request_timeout=5.0, **fast_recovery_options())
+    config = server_config(
+        cql_server, request_timeout=FAULT_REQUEST_TIMEOUT, **fast_recovery_options()
+    )
     async with connect(config) as session:
         await create_keyspace(session, "faults")
         await session.execute("USE faults")

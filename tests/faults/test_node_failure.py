@@ -18,10 +18,12 @@ from cassandra_asgi import AsyncSession
 from cassandra_asgi.testing import CQLServer
 from cassandra_asgi.testing.lag import LoopLagProbe
 
-from .conftest import MARGIN, PING, eventually, serves_again
+from .conftest import FAULT_REQUEST_TIMEOUT, MARGIN, PING, eventually, serves_again
 
 IN_FLIGHT = 1000
-REQUEST_TIMEOUT = 5.0
+REQUEST_TIMEOUT = FAULT_REQUEST_TIMEOUT
+#: Injected latency that keeps requests in flight until the node dies (it never elapses).
+HOLD = 30.0
 SELECT = "SELECT v FROM kv WHERE k = ?"
 #: Longest time the loop may go without running callbacks: a stall check, not a speed target.
 STALL = 0.1
@@ -52,6 +54,7 @@ async def kv_session(fault_session: AsyncSession) -> AsyncSession:
     await fault_session.execute("CREATE TABLE kv (k int PRIMARY KEY, v int)")
     insert = await fault_session.prepare("INSERT INTO kv (k, v) VALUES (?, ?)")
     await fault_session.execute_concurrent([(insert, (k, k * k)) for k in range(10)])
+    await fault_session.prepare(SELECT)  # cached now: later prepare() calls skip the server
     return fault_session
 
 
@@ -59,7 +62,7 @@ async def kv_session(fault_session: AsyncSession) -> AsyncSession:
 async def test_every_request_in_flight_resolves_when_the_node_dies(
     cql_server: CQLServer, kv_session: AsyncSession
 ) -> None:
-    cql_server.add_latency(2.0, pattern="FROM kv")
+    cql_server.add_latency(HOLD, pattern="FROM kv")
     tasks = await start_requests_in_flight(kv_session, IN_FLIGHT)
     died = time.monotonic()
     cql_server.go_down()
@@ -91,7 +94,7 @@ async def test_requests_while_the_node_is_down_fail_fast_with_a_driver_exception
 async def test_the_same_session_serves_again_when_the_node_comes_back(
     cql_server: CQLServer, kv_session: AsyncSession
 ) -> None:
-    cql_server.add_latency(1.0, pattern="FROM kv")
+    cql_server.add_latency(HOLD, pattern="FROM kv")
     tasks = await start_requests_in_flight(kv_session, IN_FLIGHT)
     cql_server.go_down()
     await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT + MARGIN)

@@ -27,7 +27,7 @@ from cassandra_asgi.testing import CQLServer
 from .conftest import MARGIN
 
 WRITES = 50
-LATENCY = 0.5
+LATENCY = 1.0
 BOUND = DEFAULT_CLOSE_GRACE + MARGIN
 
 
