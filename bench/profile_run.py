@@ -18,12 +18,16 @@ from dataclasses import replace
 from bench.cli import FULL, prepare_data
 from bench.dataset import STREAM_QUERY
 from bench.point_reads import Contender, all_contenders
-from bench.streaming import DriverPagingInThread, OursStream, StreamContender
+from bench.streaming import DriverPagingInThread, OursStream, OursStreamDictRows, StreamContender
 from bench.target import Target, open_target
 
 __all__ = ["main"]
 
-STREAM_CONTENDERS = ("ours_stream", "driver_paging_thread")
+STREAM_CONTENDERS = {
+    "ours_stream": OursStream,
+    "ours_stream_dict_rows": OursStreamDictRows,
+    "driver_paging_thread": DriverPagingInThread,
+}
 
 
 async def _run_point(contender: Contender, concurrency: int, seconds: float) -> None:
@@ -58,7 +62,7 @@ async def _run_stream(contender: StreamContender, seconds: float) -> None:
 
 async def _run(target: Target, args: argparse.Namespace) -> None:
     if args.contender in STREAM_CONTENDERS:
-        kind = OursStream if args.contender == "ours_stream" else DriverPagingInThread
+        kind = STREAM_CONTENDERS[args.contender]
         await _run_stream(kind(target.config, args.fetch_size), args.seconds)
         return
     by_name = {c.name: c for c in all_contenders(target.config, FULL.keys)}

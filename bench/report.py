@@ -82,6 +82,7 @@ def _point_section(points: PointReadResults) -> tuple[dict[str, Any], dict[str, 
 
 def _stream_section(stream: StreamResults) -> tuple[dict[str, Any], dict[str, Any]]:
     ours = stream.by_contender.get("ours_stream")
+    dict_rows = stream.by_contender.get("ours_stream_dict_rows")
     driver = stream.by_contender.get("driver_paging_thread")
     flat = {
         "stream_rows_per_s": ours.rate if ours else math.nan,
@@ -91,8 +92,13 @@ def _stream_section(stream: StreamResults) -> tuple[dict[str, Any], dict[str, An
         ),
         "stream_max_loop_stall_ms": ours.max_stall_ms if ours else math.nan,
         "stream_median_round_loop_stall_ms": ours.median_stall_ms if ours else math.nan,
+        "stream_max_loop_blocked_ms": ours.max_blocked_ms if ours else math.nan,
         "stream_longest_gc_pause_ms": ours.gc_pause_ms if ours else math.nan,
         "stream_gc_frozen_max_loop_stall_ms": ours.frozen_max_stall_ms if ours else math.nan,
+        "stream_dict_rows_max_loop_stall_ms": dict_rows.max_stall_ms if dict_rows else math.nan,
+        "stream_dict_rows_vs_driver_paging": ratio(
+            dict_rows.rate if dict_rows else math.nan, driver.rate if driver else math.nan
+        ),
         "stream_gc_frozen_vs_driver_paging": ratio(
             ours.frozen_rate if ours else math.nan, driver.frozen_rate if driver else math.nan
         ),
@@ -233,7 +239,8 @@ def format_table(report: dict[str, Any]) -> str:
             " worst loop stall"
         )
         lines.append(
-            f"{'contender':<26}{'rows/s':>12}{'stall ms':>10}{'median':>8}{'peak MB':>9}"
+            f"{'contender':<26}{'rows/s':>12}{'stall ms':>10}{'median':>8}{'no-CPU':>8}"
+            f"{'peak MB':>9}"
             f"{'cpu us/row':>11}{'srv us/row':>11}{'gc ms':>7}"
         )
         for name, row in stream["contenders"].items():
@@ -241,6 +248,7 @@ def format_table(report: dict[str, Any]) -> str:
                 f"{name:<26}{_num(row['rows_per_s']):>12}"
                 f"{_num(row['max_loop_stall_ms'], '.2f'):>10}"
                 f"{_num(row['median_round_max_loop_stall_ms'], '.2f'):>8}"
+                f"{_num(row['max_loop_blocked_ms'], '.2f'):>8}"
                 f"{_num(row['peak_traced_memory_mb'], '.1f'):>9}"
                 f"{_num(row['client_cpu_us_per_row'], '.2f'):>11}"
                 f"{_num(row['server_cpu_us_per_row'], '.2f'):>11}"
@@ -249,7 +257,8 @@ def format_table(report: dict[str, Any]) -> str:
         idle = stream["idle_loop_stalls_ms"]
         if idle:
             lines.append(
-                f"  stall ms: worst round; median: median of the rounds' worst; an idle loop's "
+                f"  stall ms: worst round; median: median of the rounds' worst; no-CPU: worst "
+                "stall minus time Linux kept the loop thread off the CPU;\n  an idle loop's "
                 f"worst stall on this machine meanwhile: {max(v or 0.0 for v in idle):.2f} ms"
             )
         lines.append(
@@ -296,8 +305,10 @@ def format_table(report: dict[str, Any]) -> str:
     if "stream_gc_frozen_max_loop_stall_ms" in report:
         stall = TARGETS[-1]
         rate = TARGETS[-2]
-        lines.append("Streaming with gc.freeze() after startup (same goals):")
+        lines.append("Streaming diagnostics: dict rows; gc.freeze() after startup (same goals):")
         for target, key in (
+            (rate, "stream_dict_rows_vs_driver_paging"),
+            (stall, "stream_dict_rows_max_loop_stall_ms"),
             (rate, "stream_gc_frozen_vs_driver_paging"),
             (stall, "stream_gc_frozen_max_loop_stall_ms"),
         ):
