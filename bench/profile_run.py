@@ -18,14 +18,14 @@ from dataclasses import replace
 from bench.cli import FULL, prepare_data
 from bench.dataset import STREAM_QUERY
 from bench.point_reads import Contender, all_contenders
-from bench.streaming import DriverPagingInThread, OursStream, OursStreamDictRows, StreamContender
+from bench.streaming import DriverPagingInThread, OursStream, OursStreamTupleRows, StreamContender
 from bench.target import Target, open_target
 
 __all__ = ["main"]
 
 STREAM_CONTENDERS = {
     "ours_stream": OursStream,
-    "ours_stream_dict_rows": OursStreamDictRows,
+    "ours_stream_tuple_rows": OursStreamTupleRows,
     "driver_paging_thread": DriverPagingInThread,
 }
 

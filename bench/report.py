@@ -82,7 +82,7 @@ def _point_section(points: PointReadResults) -> tuple[dict[str, Any], dict[str, 
 
 def _stream_section(stream: StreamResults) -> tuple[dict[str, Any], dict[str, Any]]:
     ours = stream.by_contender.get("ours_stream")
-    dict_rows = stream.by_contender.get("ours_stream_dict_rows")
+    tuple_rows = stream.by_contender.get("ours_stream_tuple_rows")
     driver = stream.by_contender.get("driver_paging_thread")
     flat = {
         "stream_rows_per_s": ours.rate if ours else math.nan,
@@ -95,9 +95,9 @@ def _stream_section(stream: StreamResults) -> tuple[dict[str, Any], dict[str, An
         "stream_max_loop_blocked_ms": ours.max_blocked_ms if ours else math.nan,
         "stream_longest_gc_pause_ms": ours.gc_pause_ms if ours else math.nan,
         "stream_gc_frozen_max_loop_stall_ms": ours.frozen_max_stall_ms if ours else math.nan,
-        "stream_dict_rows_max_loop_stall_ms": dict_rows.max_stall_ms if dict_rows else math.nan,
-        "stream_dict_rows_vs_driver_paging": ratio(
-            dict_rows.rate if dict_rows else math.nan, driver.rate if driver else math.nan
+        "stream_tuple_rows_max_loop_stall_ms": tuple_rows.max_stall_ms if tuple_rows else math.nan,
+        "stream_tuple_rows_vs_driver_paging": ratio(
+            tuple_rows.rate if tuple_rows else math.nan, driver.rate if driver else math.nan
         ),
         "stream_gc_frozen_vs_driver_paging": ratio(
             ours.frozen_rate if ours else math.nan, driver.frozen_rate if driver else math.nan
@@ -305,10 +305,10 @@ def format_table(report: dict[str, Any]) -> str:
     if "stream_gc_frozen_max_loop_stall_ms" in report:
         stall = TARGETS[-1]
         rate = TARGETS[-2]
-        lines.append("Streaming diagnostics: dict rows; gc.freeze() after startup (same goals):")
+        lines.append("Streaming diagnostics: tuple rows; gc.freeze() after startup (same goals):")
         for target, key in (
-            (rate, "stream_dict_rows_vs_driver_paging"),
-            (stall, "stream_dict_rows_max_loop_stall_ms"),
+            (rate, "stream_tuple_rows_vs_driver_paging"),
+            (stall, "stream_tuple_rows_max_loop_stall_ms"),
             (rate, "stream_gc_frozen_vs_driver_paging"),
             (stall, "stream_gc_frozen_max_loop_stall_ms"),
         ):
