@@ -14,16 +14,15 @@ from bench.target import KEYSPACE
 
 __all__ = [
     "POINT_QUERY",
-    "STREAM_QUERY",
     "create_schema",
     "load_notes",
     "load_point_rows",
     "load_wide_partition",
     "note_id",
+    "stream_query",
 ]
 
 POINT_QUERY = f"SELECT k, v FROM {KEYSPACE}.kv WHERE k = ?"
-STREAM_QUERY = f"SELECT c, v FROM {KEYSPACE}.wide WHERE p = 0"
 VALUE = "x" * 32
 #: The examples' notes table (``examples/notes.py`` creates the same one if it is missing), so
 #: the FastAPI example can be served unchanged against the bench's keyspace.
@@ -83,9 +82,18 @@ def load_point_rows(session: Any, keys: int) -> None:
     _write_all(session, cql, keys, lambda i: (i, VALUE))
 
 
+def stream_query(rows: int) -> str:
+    """The query reading the partition of ``rows`` rows.
+
+    Each size has its own partition (``p = rows``), so a real cluster benchmarked with
+    different sizes never serves a partition left bigger by an earlier run.
+    """
+    return f"SELECT c, v FROM {KEYSPACE}.wide WHERE p = {int(rows)}"
+
+
 def load_wide_partition(session: Any, rows: int) -> None:
-    """``rows`` clustering rows in partition ``p = 0`` for the streaming contenders."""
-    cql = f"INSERT INTO {KEYSPACE}.wide (p, c, v) VALUES (0, ?, ?)"
+    """``rows`` clustering rows in partition ``p = rows`` for the streaming contenders."""
+    cql = f"INSERT INTO {KEYSPACE}.wide (p, c, v) VALUES ({int(rows)}, ?, ?)"
     _write_all(session, cql, rows, lambda i: (i, VALUE), batch_rows=BATCH_ROWS)
 
 

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bench.cli import FULL, prepare_data
-from bench.dataset import STREAM_QUERY
 from bench.point_reads import Contender, all_contenders
 from bench.streaming import DriverPagingInThread, OursStream, OursStreamTupleRows, StreamContender
 from bench.target import Target, open_target
@@ -45,6 +44,7 @@ async def _run_point(contender: Contender, concurrency: int, seconds: float) -> 
 
 
 async def _run_stream(contender: StreamContender, seconds: float) -> None:
+    """Read the partition again and again for ``seconds``."""
     await contender.open()
     try:
         loop = asyncio.get_running_loop()
@@ -53,7 +53,7 @@ async def _run_stream(contender: StreamContender, seconds: float) -> None:
             run = await contender.run()
             print(
                 f"{contender.name}: {run.rate:,.0f} rows/s, stall {run.max_stall_ms:.2f} ms "
-                f"({STREAM_QUERY})",
+                f"({contender.query})",
                 file=sys.stderr,
             )
     finally:
@@ -63,7 +63,7 @@ async def _run_stream(contender: StreamContender, seconds: float) -> None:
 async def _run(target: Target, args: argparse.Namespace) -> None:
     if args.contender in STREAM_CONTENDERS:
         kind = STREAM_CONTENDERS[args.contender]
-        await _run_stream(kind(target.config, args.fetch_size), args.seconds)
+        await _run_stream(kind(target.config, args.fetch_size, args.stream_rows), args.seconds)
         return
     by_name = {c.name: c for c in all_contenders(target.config, FULL.keys)}
     if args.contender not in by_name:

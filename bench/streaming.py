@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.dataset import STREAM_QUERY
+from bench.dataset import stream_query
 from bench.gcpauses import frozen_gc, record_gc_pauses
 from bench.stats import median
 from bench.target import driver_cluster
@@ -57,9 +57,10 @@ class StreamContender(abc.ABC):
     name: str
     description: str
 
-    def __init__(self, config: CassandraConfig, fetch_size: int) -> None:
+    def __init__(self, config: CassandraConfig, fetch_size: int, rows: int) -> None:
         self.config = config
         self.fetch_size = fetch_size
+        self.query = stream_query(rows)
 
     @abc.abstractmethod
     async def open(self) -> None: ...
@@ -111,7 +112,7 @@ class OursStream(StreamContender):
 
     async def read_all(self) -> int:
         count = 0
-        async for _row in self.session.stream(STREAM_QUERY, fetch_size=self.fetch_size):
+        async for _row in self.session.stream(self.query, fetch_size=self.fetch_size):
             count += 1
         return count
 
@@ -132,8 +133,8 @@ class OursStreamTupleRows(OursStream):
     name = "ours_stream_tuple_rows"
     description = "cassandra_asgi stream with CassandraConfig(row_factory='tuple')"
 
-    def __init__(self, config: CassandraConfig, fetch_size: int) -> None:
-        super().__init__(config.replace(row_factory="tuple"), fetch_size)
+    def __init__(self, config: CassandraConfig, fetch_size: int, rows: int) -> None:
+        super().__init__(config.replace(row_factory="tuple"), fetch_size, rows)
 
 
 class DriverPagingInThread(StreamContender):
@@ -150,7 +151,7 @@ class DriverPagingInThread(StreamContender):
     def _count(self) -> int:
         from cassandra.query import SimpleStatement
 
-        statement = SimpleStatement(STREAM_QUERY, fetch_size=self.fetch_size)
+        statement = SimpleStatement(self.query, fetch_size=self.fetch_size)
         count = 0
         for _row in self.session.execute(statement):
             count += 1
@@ -269,9 +270,9 @@ async def measure_streaming(
     results = StreamResults(rows=rows, fetch_size=fetch_size)
     ready: list[StreamContender] = []
     candidates: list[StreamContender] = [
-        OursStream(config, fetch_size),
-        DriverPagingInThread(config, fetch_size),
-        OursStreamTupleRows(config, fetch_size),
+        OursStream(config, fetch_size, rows),
+        DriverPagingInThread(config, fetch_size, rows),
+        OursStreamTupleRows(config, fetch_size, rows),
     ]
     for contender in candidates:
         try:
