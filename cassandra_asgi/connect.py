@@ -24,6 +24,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from ._core import SessionCore
 from .config import CassandraConfig
 from .errors import ConnectError
+from .policies import IdempotenceAwareRetryPolicy
 from .rows import dict_rows, named_tuple_rows, resolve_row_factory, tuple_rows
 from .session import AsyncSession
 
@@ -38,9 +39,9 @@ ROW_PROFILES = {"named_tuple": named_tuple_rows, "dict": dict_rows, "tuple": tup
 def _profile(
     config: CassandraConfig, row_factory: Any, legacy: dict[str, Any]
 ) -> ExecutionProfile:
-    extra: dict[str, Any] = {}
-    if "default_retry_policy" in legacy:
-        extra["retry_policy"] = legacy["default_retry_policy"]
+    extra: dict[str, Any] = {
+        "retry_policy": legacy.get("default_retry_policy") or IdempotenceAwareRetryPolicy()
+    }
     # The profiles share one load-balancing policy, as the driver's own profile clones do.
     return ExecutionProfile(
         load_balancing_policy=legacy["load_balancing_policy"],

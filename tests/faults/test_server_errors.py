@@ -9,6 +9,7 @@ the driver raises ``NoHostAvailable`` whose ``errors`` map holds the server's er
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -75,14 +76,14 @@ async def test_timeouts_reported_by_the_server_raise_the_driver_exception_with_i
     ("fault", "server_error"),
     [
         ("unavailable", Unavailable),
-        ("overloaded", OverloadedErrorMessage),
         ("is_bootstrapping", IsBootstrappingErrorMessage),
-        ("server_error", ServerError),
     ],
 )
-async def test_errors_the_driver_retries_elsewhere_end_as_no_host_available_holding_them(
+async def test_errors_safe_to_retry_elsewhere_end_as_no_host_available_holding_them(
     cql_server: CQLServer, events: AsyncSession, fault: str, server_error: type[Exception]
 ) -> None:
+    # The node refused before executing: trying another host is safe even for this
+    # non-idempotent prepared statement. One node means nobody else: NoHostAvailable.
     select = await events.prepare(SELECT)
     message = f"the coordinator says no ({fault})"
     cql_server.fail(fault, pattern="FROM events", message=message)
@@ -92,6 +93,33 @@ async def test_errors_the_driver_retries_elsewhere_end_as_no_host_available_hold
     assert isinstance(error, server_error)
     assert message in str(error)
     assert message in str(raised.value)
+
+
+@pytest.mark.memory_only
+@pytest.mark.parametrize(
+    ("fault", "server_error"),
+    [("overloaded", OverloadedErrorMessage), ("server_error", ServerError)],
+)
+async def test_errors_after_which_a_write_may_have_applied_surface_unretried_with_the_message(
+    cql_server: CQLServer, events: AsyncSession, fault: str, server_error: type[Exception]
+) -> None:
+    select = await events.prepare(SELECT)
+    message = f"the coordinator says no ({fault})"
+    cql_server.fail(fault, pattern="FROM events", message=message)
+    with pytest.raises(server_error, match=re.escape(message)):
+        await events.execute(select, (1,))
+
+
+@pytest.mark.memory_only
+@pytest.mark.parametrize("fault", ["overloaded", "server_error"])
+async def test_an_idempotent_statement_is_retried_elsewhere_after_those_errors(
+    cql_server: CQLServer, events: AsyncSession, fault: str
+) -> None:
+    select = await events.prepare(SELECT)
+    select.is_idempotent = True
+    cql_server.fail(fault, pattern="FROM events")
+    with pytest.raises(NoHostAvailable):  # one node: the retry finds no other host
+        await events.execute(select, (1,))
 
 
 @pytest.mark.memory_only
@@ -122,7 +150,7 @@ async def test_a_failed_non_idempotent_write_is_sent_exactly_once(
     assert not insert.is_idempotent  # the driver's default for prepared statements
     cql_server.fail(fault, pattern="INSERT INTO events")
     cql_server.reset_counters()
-    with pytest.raises((WriteTimeout, NoHostAvailable)):
+    with pytest.raises((WriteTimeout, OverloadedErrorMessage, ServerError)):
         await events.execute(insert, (7, "once"))
     sent = cql_server.requests
     assert sent.get("EXECUTE", 0) == 1
@@ -144,14 +172,6 @@ async def test_a_failed_non_idempotent_batch_is_sent_exactly_once(
     assert cql_server.requests.get("QUERY", 0) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "connect.py installs the driver's default RetryPolicy, whose on_request_error retries "
-        "on the next host without looking at is_idempotent (Overloaded, ServerError, "
-        "IsBootstrapping, connection errors)"
-    ),
-)
 @pytest.mark.parametrize(
     "error",
     [
