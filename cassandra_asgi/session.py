@@ -21,6 +21,7 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from cassandra.query import PreparedStatement, SimpleStatement, Statement
 
 from . import _forks
+from ._binding import bind
 from ._core import DRIVER_DEFAULT, SessionCore
 from ._request import DriverRequest
 from .errors import SessionClosedError
@@ -100,16 +101,24 @@ class AsyncSession:
 
     @staticmethod
     def _statement(query: Any, parameters: Any, fetch_size: int | None) -> tuple[Any, Any]:
-        """Apply a per-call ``fetch_size`` without mutating the caller's statement."""
-        if fetch_size is None:
-            return query, parameters
+        """Check the query's kind, bind prepared statements, apply a per-call ``fetch_size``.
+
+        The caller's statement is never mutated. Binding here rather than in the driver costs
+        nothing (the driver does not bind a ``BoundStatement`` again) and lets a bad value fail
+        before a slot is taken, with an error naming its column.
+        """
         if isinstance(query, str):
+            if fetch_size is None:
+                return query, parameters
             return SimpleStatement(query, fetch_size=fetch_size), parameters
         if isinstance(query, PreparedStatement):
-            bound = query.bind(parameters)
-            bound.fetch_size = fetch_size
+            bound = bind(query, parameters)
+            if fetch_size is not None:
+                bound.fetch_size = fetch_size
             return bound, None
         if isinstance(query, Statement):
+            if fetch_size is None:
+                return query, parameters
             statement = copy.copy(query)
             statement.fetch_size = fetch_size
             return statement, parameters
@@ -292,21 +301,19 @@ class AsyncSession:
         await asyncio.shield(self._close_task)
 
     async def _shutdown(self, grace: float) -> None:
-        gate = self._core.gate
-        if not await gate.wait_idle(grace):
+        core = self._core
+        if not await core.gate.wait_idle(grace):
             log.warning(
                 "closing the session with %d requests still in flight after %.1fs",
-                gate.in_flight,
+                core.gate.in_flight,
                 grace,
             )
-        try:
-            await self._core.loop.run_in_executor(self._admin, self._cluster.shutdown)
-        finally:
-            self._admin.shutdown(wait=False)
-            self._core.shut_down = True
-            # The driver never completes requests cut off by its shutdown: fail them here so
-            # their callers do not wait forever.
-            for request in list(self._core.pending):
+            # Fail the stragglers before the driver cuts their connections: their callers get
+            # one documented error, and the driver's late callbacks find them already settled
+            # (it never completes some requests cut off by its shutdown at all). Callers still
+            # queued for a slot see ``shut_down`` when the released slots wake them.
+            core.shut_down = True
+            for request in list(core.pending):
                 request.settle(
                     None,
                     SessionClosedError(
@@ -314,6 +321,11 @@ class AsyncSession:
                         f"(it outlived the {grace}s grace period)"
                     ),
                 )
+        try:
+            await core.loop.run_in_executor(self._admin, self._cluster.shutdown)
+        finally:
+            self._admin.shutdown(wait=False)
+            core.shut_down = True  # also when everything finished within the grace period
         log.info("cassandra_asgi session to %s closed", ",".join(self._contact_points))
 
     async def __aenter__(self) -> AsyncSession:

@@ -88,28 +88,12 @@ async def test_a_value_of_the_wrong_type_names_the_column(items: AsyncSession) -
     assert items.in_flight == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the driver's BoundStatement.bind wraps only TypeError/struct.error with the column "
-        "name; a str column given an int fails with AttributeError: 'int' object has no "
-        "attribute 'encode'"
-    ),
-)
 async def test_a_number_for_a_text_column_names_the_column(items: AsyncSession) -> None:
     insert = await items.prepare(INSERT)
     with pytest.raises(TypeError, match=r'column "name"'):
         await items.execute(insert, (1, 2))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "AsyncSession._statement checks the query's type only when fetch_size is given; "
-        "otherwise the driver fails with AttributeError: 'int' object has no attribute "
-        "'consistency_level'"
-    ),
-)
 async def test_a_query_that_is_not_cql_or_a_statement_is_a_type_error_naming_it(
     items: AsyncSession,
 ) -> None:
