@@ -162,6 +162,9 @@ def compare_key(cls: CQLType, data: bytes | None) -> Any:
     if data is None:
         return (0, b"")
     typename = cls.typename
+    if not data and typename not in ("blob", "text", "varchar", "ascii"):
+        # Cassandra's "empty" value of a fixed-width type (int, uuid...) sorts before all others.
+        return (0, b"\x00")
     if typename in ("blob", "text", "varchar", "ascii", "inet", "uuid"):
         return (1, data)
     if typename == "timeuuid":
