@@ -3,32 +3,23 @@
 Run it against the embedded server with ``python examples/demo.py``, or against your own
 cluster with ``CASSANDRA_CONTACT_POINTS=127.0.0.1 uvicorn fastapi_app:app --app-dir examples``.
 
-The session is opened in the app's lifespan (once per worker process, after any fork) rather
-than by ``CassandraMiddleware`` because startup needs it: the schema is created and every
-statement prepared before the first request is accepted.
+``CassandraMiddleware`` opens the worker's one session when the server starts the app (after
+any fork) and closes it at shutdown; its ``on_connect`` hook creates the schema and prepares
+every statement before the first request is accepted.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Annotated, TypedDict
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from notes import MAX_PAGE_SIZE, MAX_SEED, InvalidPageToken, Note, Notes, keyspace_for
 from pydantic import BaseModel, Field
 
-from cassandra_asgi import AsyncSession, CassandraConfig, connect
+from cassandra_asgi import AsyncSession, CassandraConfig, CassandraMiddleware
 from cassandra_asgi.adapters.asgi import get_session
-
-
-class State(TypedDict):
-    """What the lifespan hands to every request as ``request.state``."""
-
-    cassandra: AsyncSession
-    notes: Notes
 
 
 class NoteIn(BaseModel):
@@ -61,9 +52,10 @@ def cassandra_session(request: Request) -> AsyncSession:
 
 
 def notes_table(request: Request) -> Notes:
-    notes = getattr(request.state, "notes", None)
+    """The statements prepared by ``on_connect`` for the current session."""
+    notes = getattr(request.app.state, "notes", None)
     if not isinstance(notes, Notes):
-        raise RuntimeError("request.state.notes is missing: the app's lifespan did not run")
+        raise RuntimeError("app.state.notes is missing: the app's lifespan did not run")
     return notes
 
 
@@ -79,16 +71,19 @@ def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> FastA
     config = config or CassandraConfig.from_env()
     keyspace = keyspace_for(config)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
-        # Connect without a keyspace: on a fresh cluster it does not exist yet.
-        async with connect(config.replace(keyspace=None)) as session:
-            notes = await Notes.create(session, keyspace)
-            if seed and await notes.is_empty():
-                await notes.seed(seed)
-            yield {"cassandra": session, "notes": notes}
+    app = FastAPI(title="cassandra-asgi notes (FastAPI)")
 
-    app = FastAPI(title="cassandra-asgi notes (FastAPI)", lifespan=lifespan)
+    async def prepare_notes(session: AsyncSession) -> None:
+        """Runs after each connect, before the app accepts requests."""
+        notes = await Notes.create(session, keyspace)
+        if seed and await notes.is_empty():
+            await notes.seed(seed)
+        app.state.notes = notes
+
+    # Connect without a keyspace: on a fresh cluster it does not exist until prepare_notes.
+    app.add_middleware(
+        CassandraMiddleware, config=config.replace(keyspace=None), on_connect=prepare_notes
+    )
 
     @app.get("/health")
     async def health(session: Session) -> dict[str, float | str]:
