@@ -7,8 +7,6 @@ cause, note) is found by a plain substring search.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import logging
 import ssl
 import time
@@ -21,15 +19,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from asgiref.testing import ApplicationCommunicator
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from cassandra_asgi import CassandraConfig, ConnectError, connect
 from cassandra_asgi.adapters import aiohttp as aiohttp_adapter
 from cassandra_asgi.adapters.asgi import CassandraMiddleware
 from cassandra_asgi.testing import CQLServer
+from cassandra_asgi.testing.tls import make_self_signed_certificate
 
 from .conftest import MARGIN, PING
 
@@ -153,35 +148,8 @@ async def test_right_credentials_serve_queries(secured: CQLServer) -> None:
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1, made for this test run."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cassandra-asgi reliability")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = folder / "node.pem", folder / "node.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    made = make_self_signed_certificate(tmp_path_factory.mktemp("tls"))
+    return made.cert_path, made.key_path
 
 
 @pytest.fixture
