@@ -13,7 +13,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from cassandra.query import tuple_factory
+
 from ._core import DRIVER_DEFAULT, SessionCore
+from .rows import RowFactory, loop_shaper
 
 __all__ = ["DriverRequest", "PageListener"]
 
@@ -41,6 +44,7 @@ class DriverRequest:
         "paging_state",
         "response_future",
         "settled",
+        "shaper",
         "started",
         "waiter",
     )
@@ -55,6 +59,28 @@ class DriverRequest:
         self.started = 0.0
         self.paging_state: bytes | None = None
         self.column_names: list[str] | None = None
+        #: Set when the driver delivers plain tuples: the factory giving rows their shape.
+        self.shaper: RowFactory | None = None
+
+    def shape(self, rows: list[Any]) -> list[Any]:
+        """``rows`` (some or all of a page) in their configured shape."""
+        shaper = self.shaper
+        if shaper is None:
+            return rows
+        return shaper(self.column_names or [], rows)
+
+    def deliver_plain_tuples(self) -> None:
+        """Have the driver deliver the *following* pages as plain tuples (see ``rows``).
+
+        Only between pages: the driver reads a future's ``row_factory`` when a reply arrives,
+        and none is outstanding once the previous page has settled on the loop thread.
+        """
+        future = self.response_future
+        if self.settled and self.shaper is None and future is not None:
+            shaper = loop_shaper(future.row_factory)
+            if shaper is not None:
+                future.row_factory = tuple_factory
+                self.shaper = shaper
 
     def arm(self, listener: PageListener | None = None) -> None:
         """Prepare for the next outcome; the caller already holds a slot for it."""
@@ -156,7 +182,10 @@ class DriverRequest:
         future.add_callbacks(self._on_abandoned_outcome, self._on_abandoned_outcome)
 
     async def next_page(self, timeout: float | None = None) -> list[Any]:  # noqa: ASYNC109
-        """Fetch the page after the current one (non-blocking ``start_fetching_next_page``)."""
+        """Fetch the page after the current one (non-blocking ``start_fetching_next_page``).
+
+        The rows come back as plain tuples when ``shaper`` is set: ``shape()`` them.
+        """
         core = self._core
         core.check_usable()
         if self.abandoned:
@@ -169,6 +198,7 @@ class DriverRequest:
         if self.paging_state is None:
             raise RuntimeError("there are no more pages (check has_more_pages first)")
         driver_timeout = await core.admit(timeout, self.response_future.timeout)
+        self.deliver_plain_tuples()
         self.arm()
         try:
             self.fetch_next(driver_timeout)

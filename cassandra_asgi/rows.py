@@ -1,8 +1,16 @@
 """Row factories: turn the driver's decoded rows into the objects handlers see.
 
-They run on the driver's reactor thread for every page, so they must be cheap. The driver's own
-``named_tuple_factory`` builds a fresh namedtuple *class* per result, which costs most of the
-client CPU of a small query; here the class is built once per column set and reused.
+For ``execute()`` they run on the driver's reactor thread for every page, so they must be cheap.
+The driver's own ``named_tuple_factory`` builds a fresh namedtuple *class* per result, which
+costs most of the client CPU of a small query; here the class is built once per column set and
+reused.
+
+Streams and walks over many pages ask the driver for plain tuples instead and shape rows on the
+loop thread a few hundred at a time (``loop_shaper``). Why: CPython's cyclic collector stops
+tracking a plain tuple of atomic values at its first collection, but never a named tuple. Whole
+pages of named tuples held in a read-ahead buffer survive young collections, get promoted and
+keep triggering full collections, each of which holds the GIL (stalls the event loop) for as
+long as walking the whole heap takes. Rows shaped just before they are handed out die young.
 """
 
 from __future__ import annotations
@@ -13,11 +21,18 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from cassandra.query import _clean_column_name, _sanitize_identifiers
+from cassandra.query import (
+    _clean_column_name,
+    _sanitize_identifiers,
+    dict_factory,
+    named_tuple_factory,
+    ordered_dict_factory,
+)
 
 __all__ = [
     "RowFactory",
     "dict_rows",
+    "loop_shaper",
     "named_tuple_rows",
     "resolve_row_factory",
     "tuple_rows",
@@ -92,3 +107,28 @@ def resolve_row_factory(choice: str | RowFactory) -> RowFactory:
         raise ValueError(
             f"row_factory: expected one of {sorted(_BY_NAME)} or a callable, got {choice!r}"
         ) from None
+
+
+#: Factories whose rows can be made on the loop thread from plain tuples, a chunk at a time,
+#: with the same result: each maps one row to one row and needs nothing but the column names.
+#: The driver's named-tuple factory maps to ours (same fields, the class built once).
+_LOOP_SHAPERS: dict[Any, RowFactory] = {
+    named_tuple_rows: named_tuple_rows,
+    named_tuple_factory: named_tuple_rows,
+    dict_rows: dict_rows,
+    dict_factory: dict_factory,
+    ordered_dict_factory: ordered_dict_factory,
+}
+
+
+def loop_shaper(row_factory: Any) -> RowFactory | None:
+    """What to apply on the loop thread to plain-tuple rows instead of ``row_factory``.
+
+    ``None`` means: let the driver apply ``row_factory`` as usual. That is the answer for
+    factories that already give plain tuples, and for any other callable, whose contract is a
+    whole page at a time (it may aggregate, or build one object per page).
+    """
+    try:
+        return _LOOP_SHAPERS.get(row_factory)
+    except TypeError:  # an unhashable callable object
+        return None

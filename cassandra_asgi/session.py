@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
-from cassandra.cluster import EXEC_PROFILE_DEFAULT
-from cassandra.query import PreparedStatement, SimpleStatement, Statement
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, ExecutionProfile
+from cassandra.query import PreparedStatement, SimpleStatement, Statement, tuple_factory
 
 from . import _forks
 from ._binding import bind
@@ -27,6 +27,7 @@ from ._request import DriverRequest
 from .errors import SessionClosedError
 from .metrics import SessionMetrics
 from .results import AsyncResultSet
+from .rows import RowFactory, loop_shaper
 from .streaming import RowStream
 
 __all__ = ["DEFAULT_CLOSE_GRACE", "PING_QUERY", "AsyncSession"]
@@ -98,6 +99,27 @@ class AsyncSession:
         else:
             profile = execution_profile
         return getattr(profile, "request_timeout", None)
+
+    def _plain_tuple_profile(self, execution_profile: Any) -> tuple[Any, RowFactory | None]:
+        """A copy of ``execution_profile`` giving plain-tuple rows, and the factory that then
+        gives them their configured shape on the loop thread.
+
+        ``(execution_profile, None)`` when the rows must keep coming from the profile's own
+        factory (see ``rows.loop_shaper``) or the profile does not exist (the driver names the
+        bad profile). A copy per stream costs microseconds and follows later changes to the
+        profile; a cache would not.
+        """
+        if isinstance(execution_profile, ExecutionProfile):
+            profile: Any = execution_profile
+        elif execution_profile is EXEC_PROFILE_DEFAULT or isinstance(execution_profile, str):
+            profile = self._cluster.profile_manager.profiles.get(execution_profile)
+        else:
+            profile = None
+        shaper = loop_shaper(getattr(profile, "row_factory", None))
+        if shaper is None:
+            return execution_profile, None
+        plain = self._driver.execution_profile_clone_update(profile, row_factory=tuple_factory)
+        return plain, shaper
 
     @staticmethod
     def _statement(query: Any, parameters: Any, fetch_size: int | None) -> tuple[Any, Any]:
@@ -192,11 +214,12 @@ class AsyncSession:
         driver = self._driver
 
         def send_first(request: DriverRequest, driver_timeout: Any) -> None:
+            profile, request.shaper = self._plain_tuple_profile(execution_profile)
             future = driver.execute_async(
                 statement,
                 parameters,
                 timeout=driver_timeout,
-                execution_profile=execution_profile,
+                execution_profile=profile,
                 paging_state=paging_state,
                 **driver_kwargs,
             )

@@ -4,6 +4,12 @@ Fetching is driven by callbacks, not by a background task: a page is requested o
 fewer than ``prefetch`` unread pages are buffered (or the reader is waiting), so a reader who
 stops reading (``break``, an exception, cancellation, or simply forgetting the stream) stops
 the fetching too, and an abandoned stream leaves no task behind.
+
+Pages are buffered as the driver's plain tuples whenever the session could ask for them
+(``AsyncSession.stream`` sends with a copy of the execution profile whose row factory gives
+plain tuples) and rows get their configured shape on the loop thread, a chunk at a time, as the
+reader reaches them. Rows shaped this way die young; whole buffered pages of named tuples would
+be promoted by the cyclic collector and set off full collections that stall the loop (``rows``).
 """
 
 from __future__ import annotations
@@ -20,10 +26,11 @@ from .errors import SessionClosedError
 
 __all__ = ["RowStream"]
 
-#: Rows handed out between two yields to the event loop (a power of two, minus one).
-YIELD_EVERY_MASK = 255
+#: Rows shaped (and handed out) between two yields to the event loop.
+ROWS_PER_CHUNK = 256
 
-#: Sends the first request of a stream: ``(armed_request, driver_timeout) -> None``.
+#: Sends the first request of a stream: ``(armed_request, driver_timeout) -> None``. It sets
+#: ``armed_request.shaper`` when it asked the driver for plain tuples.
 FirstPageSender = Callable[[DriverRequest, Any], None]
 
 
@@ -59,7 +66,11 @@ class RowStream:
         self._closed = False
         self._reader: asyncio.Future[None] | None = None
         self._slot_waiter: asyncio.Future[None] | None = None
-        self._rows: list[Any] = []
+        #: The page being read (as delivered) and where its next chunk starts.
+        self._page: list[Any] = []
+        self._offset = 0
+        #: The shaped chunk being handed out and the index of its next row.
+        self._chunk: list[Any] = []
         self._index = 0
 
     # -- fetching (loop thread, synchronous) -------------------------------------------------
@@ -160,26 +171,41 @@ class RowStream:
     async def pages(self) -> AsyncIterator[list[Any]]:
         """Yield each page as a list of rows."""
         while (page := await self._next_page()) is not None:
-            yield page
+            yield self._request.shape(page)
 
     def __aiter__(self) -> RowStream:
         return self
 
     async def __anext__(self) -> Any:
         index = self._index
-        while index >= len(self._rows):
-            page = await self._next_page()
-            if page is None:
-                self._rows = []
-                raise StopAsyncIteration
-            self._rows = page
-            index = 0
-        if index & YIELD_EVERY_MASK == YIELD_EVERY_MASK:
-            # Buffered rows never suspend the reader: let other tasks run now and then, so a
+        chunk = self._chunk
+        if index < len(chunk):
+            self._index = index + 1
+            return chunk[index]
+        return await self._start_chunk()
+
+    async def _start_chunk(self) -> Any:
+        """Shape the next chunk of rows (fetching a page when needed); return its first row."""
+        if self._offset:
+            # Buffered rows never suspend the reader: let other tasks run between chunks, so a
             # page of thousands of rows does not hold the loop for its whole length.
             await asyncio.sleep(0)
-        self._index = index + 1
-        return self._rows[index]
+        while True:
+            page, start = self._page, self._offset  # read after the sleep: aclose() may have run
+            if start >= len(page):
+                fetched = await self._next_page()
+                if fetched is None:
+                    self._page, self._offset, self._chunk, self._index = [], 0, [], 0
+                    raise StopAsyncIteration
+                self._page, self._offset = fetched, 0
+                continue
+            end = start + ROWS_PER_CHUNK
+            self._offset = end
+            whole = start == 0 and end >= len(page)
+            chunk = self._request.shape(page if whole else page[start:end])
+            if chunk:
+                self._chunk, self._index = chunk, 1
+                return chunk[0]
 
     # -- lifetime ----------------------------------------------------------------------------
     async def aclose(self) -> None:
@@ -188,7 +214,7 @@ class RowStream:
             return
         self._closed = True
         self._pages.clear()
-        self._rows = []
+        self._page, self._offset, self._chunk, self._index = [], 0, [], 0
         if self._slot_waiter is not None:
             self._slot_waiter.cancel()
         if self._fetching and not self._request.settled:
