@@ -20,6 +20,8 @@ async def _serve(args: argparse.Namespace) -> None:
     async with CQLServer(
         args.host, args.port, username=args.username, password=args.password
     ) as server:
+        if args.latency:
+            server.add_latency(args.latency)
         print(f"listening on {server.host}:{server.port}", flush=True)
         await stop.wait()
 
@@ -37,7 +39,16 @@ def main(argv: list[str] | None = None) -> int:
         "--username", default=None, help="require PasswordAuthenticator with this user"
     )
     parser.add_argument("--password", default=None)
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="delay every reply by this long (a slow node, for demos and tests)",
+    )
     args = parser.parse_args(argv)
+    if args.latency < 0:
+        parser.error("--latency must not be negative")
     if (args.username is None) != (args.password is None):
         parser.error("--username and --password must be given together")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import uuid
@@ -32,15 +33,12 @@ async def server_session(cql_server: Any) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-@pytest.fixture
-def out_of_process_config() -> Iterator[CassandraConfig]:
-    """A cluster outside this process: the real one when configured, else an in-memory server
-    in a subprocess, so that memory measured here is the client's alone."""
-    if real_cluster_requested():
-        yield CassandraConfig.from_env()
-        return
+@contextlib.contextmanager
+def server_process(*options: str) -> Iterator[str]:
+    """Run ``python -m cassandra_asgi.testing`` with ``options``; yield its contact point."""
+    command = [sys.executable, "-m", "cassandra_asgi.testing", "--host", "127.0.0.1", "--port", "0"]
     server = subprocess.Popen(
-        [sys.executable, "-m", "cassandra_asgi.testing", "--host", "127.0.0.1", "--port", "0"],
+        [*command, *options],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[2],
@@ -49,10 +47,21 @@ def out_of_process_config() -> Iterator[CassandraConfig]:
         assert server.stdout is not None
         line = server.stdout.readline()
         assert line.startswith("listening on "), line
-        yield CassandraConfig(contact_points=[line.removeprefix("listening on ").strip()])
+        yield line.removeprefix("listening on ").strip()
     finally:
         server.terminate()
         server.wait(10)
+
+
+@pytest.fixture
+def out_of_process_config() -> Iterator[CassandraConfig]:
+    """A cluster outside this process: the real one when configured, else an in-memory server
+    in a subprocess, so that memory measured here is the client's alone."""
+    if real_cluster_requested():
+        yield CassandraConfig.from_env()
+        return
+    with server_process() as contact_point:
+        yield CassandraConfig(contact_points=[contact_point])
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,31 @@ def test_busy_port_is_reported_with_a_non_zero_exit() -> None:
     finally:
         first.terminate()
         first.wait(10)
+
+
+def test_latency_option_delays_every_reply() -> None:
+    process = _start("--port", "0", "--latency", "0.3")
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline().strip().rsplit(":", 1)[1])
+        cluster = Cluster(
+            ["127.0.0.1"], port=port, load_balancing_policy=RoundRobinPolicy(), protocol_version=4
+        )
+        try:
+            session = cluster.connect()
+            started = time.perf_counter()
+            assert session.execute("SELECT key FROM system.local").one().key == "local"
+            # A lower bound only: the reply cannot come before the injected delay.
+            assert time.perf_counter() - started >= 0.3
+        finally:
+            cluster.shutdown()
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_negative_latency_is_refused_naming_the_option() -> None:
+    process = _start("--latency", "-1")
+    _out, err = process.communicate(timeout=10)
+    assert process.returncode == 2
+    assert "--latency must not be negative" in err
