@@ -198,11 +198,7 @@ class Engine:
         return plan_statement(stmt, table, bound)
 
     def _table(self, keyspace: str | None, name: str) -> Table:
-        if keyspace is None:
-            raise Invalid(
-                "No keyspace has been specified. USE a keyspace, or explicitly specify "
-                "keyspace.tablename"
-            )
+        keyspace = _named_keyspace(keyspace)
         ks = self.store.keyspaces.get(keyspace)
         if ks is None:
             raise Invalid(f"Keyspace {keyspace} does not exist")
@@ -291,12 +287,7 @@ class Engine:
         return self._schema_changed("DROPPED", "KEYSPACE", stmt.name, None)
 
     def _create_table(self, stmt: cql.CreateTable, session: SessionState) -> bytes:
-        ks_name = stmt.keyspace or session.keyspace
-        if ks_name is None:
-            raise Invalid(
-                "No keyspace has been specified. USE a keyspace, or explicitly specify "
-                "keyspace.tablename"
-            )
+        ks_name = _named_keyspace(stmt.keyspace or session.keyspace)
         keyspace = self.store.keyspaces.get(ks_name)
         if keyspace is None:
             raise Invalid(f"Keyspace {ks_name} doesn't exist")
@@ -316,12 +307,7 @@ class Engine:
         return self._schema_changed("CREATED", "TABLE", ks_name, stmt.name)
 
     def _drop_table(self, stmt: cql.DropTable, session: SessionState) -> bytes:
-        ks_name = stmt.keyspace or session.keyspace
-        if ks_name is None:
-            raise Invalid(
-                "No keyspace has been specified. USE a keyspace, or explicitly specify "
-                "keyspace.tablename"
-            )
+        ks_name = _named_keyspace(stmt.keyspace or session.keyspace)
         keyspace = self.store.keyspaces.get(ks_name)
         if keyspace is None:
             if stmt.if_exists:
@@ -415,3 +401,13 @@ def _run_batch(plans: list[tuple[Plan, Values]]) -> bytes:
         assert isinstance(plan, WritePlan)
         plan.apply(values, now)
     return lwt_result(first_plan.table, True, [], [])
+
+
+def _named_keyspace(name: str | None) -> str:
+    """The keyspace a statement targets, or Cassandra's error when it names none."""
+    if name is None:
+        raise Invalid(
+            "No keyspace has been specified. USE a keyspace, or explicitly specify "
+            "keyspace.tablename"
+        )
+    return name
