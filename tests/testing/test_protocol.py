@@ -302,6 +302,29 @@ _CQL_WORDS = st.sampled_from(
 )
 
 
+_FUZZ_SCHEMA = [
+    "CREATE KEYSPACE IF NOT EXISTS ks WITH replication = "
+    "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+    "CREATE TABLE IF NOT EXISTS ks.t (k int, c int, v text, l list<int>, m map<int, int>, "
+    "PRIMARY KEY (k, c))",
+    "USE ks",
+]
+
+
+def _run_without_internal_errors(server: CQLServer, statements: list[str]) -> None:
+    """Send the fuzz schema then ``statements`` on one connection; no reply may be code 0."""
+    with connect(server) as sock:
+        sock.sendall(frame(STARTUP, startup_body()))
+        assert read_frame(sock)[2] == READY
+        for number, statement in enumerate([*_FUZZ_SCHEMA, *statements], start=1):
+            sock.sendall(frame(QUERY, _long_string(statement) + b"\x00\x01\x00", stream=number))
+            _version, stream, opcode, body = read_frame(sock)
+            assert stream == number
+            if opcode == ERROR:
+                code, message = error_of(body)
+                assert code != 0x0000, f"internal error for {statement!r}: {message}"
+
+
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -310,23 +333,7 @@ def test_random_cql_gets_a_result_or_a_client_error_never_an_internal_one(
     server: CQLServer, words: list[str]
 ) -> None:
     text = " ".join(words)
-    setup = [
-        "CREATE KEYSPACE IF NOT EXISTS ks WITH replication = "
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-        "CREATE TABLE IF NOT EXISTS ks.t (k int, c int, v text, l list<int>, m map<int, int>, "
-        "PRIMARY KEY (k, c))",
-        "USE ks",
-    ]
-    with connect(server) as sock:
-        sock.sendall(frame(STARTUP, startup_body()))
-        assert read_frame(sock)[2] == READY
-        for number, statement in enumerate([*setup, text], start=1):
-            sock.sendall(frame(QUERY, _long_string(statement) + b"\x00\x01\x00", stream=number))
-            _version, stream, opcode, body = read_frame(sock)
-            assert stream == number
-            if opcode == ERROR:
-                code, message = error_of(body)
-                assert code != 0x0000, f"internal error for {statement!r}: {message}"
+    _run_without_internal_errors(server, [text])
     assert_serving(server)
 
 
@@ -389,20 +396,4 @@ def _statements(draw: st.DrawFn) -> str:
 def test_random_statements_of_the_subset_never_cause_an_internal_error(
     server: CQLServer, statements: list[str]
 ) -> None:
-    setup = [
-        "CREATE KEYSPACE IF NOT EXISTS ks WITH replication = "
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-        "CREATE TABLE IF NOT EXISTS ks.t (k int, c int, v text, l list<int>, m map<int, int>, "
-        "PRIMARY KEY (k, c))",
-        "USE ks",
-    ]
-    with connect(server) as sock:
-        sock.sendall(frame(STARTUP, startup_body()))
-        assert read_frame(sock)[2] == READY
-        for number, statement in enumerate([*setup, *statements], start=1):
-            sock.sendall(frame(QUERY, _long_string(statement) + b"\x00\x01\x00", stream=number))
-            _version, stream, opcode, body = read_frame(sock)
-            assert stream == number
-            if opcode == ERROR:
-                code, message = error_of(body)
-                assert code != 0x0000, f"internal error for {statement!r}: {message}"
+    _run_without_internal_errors(server, statements)
