@@ -132,8 +132,26 @@ class DriverRequest:
 
     # -- loop thread ------------------------------------------------------------------------
     def settle(self, result: Any, error: BaseException | None) -> None:
-        if self.settled:  # a duplicate from abandon(): the outcome was already counted
+        """The driver's outcome for the page in flight (``Settleable``, via the bridge)."""
+        future = self.response_future
+        if future._paging_state is None:
+            # No page is left to fetch (or the first page failed): the driver will never call
+            # back again, so drop what ties the future to itself and to us (see _unlink).
+            _unlink(future)
+        if self.settled:  # a duplicate from abandon(), or fail() came first
             return
+        self._finish(result, error)
+
+    def fail(self, error: BaseException) -> None:
+        """End the page in flight with ``error`` before the driver has finished it.
+
+        The driver's links stay: its own timer and late callbacks still need them, and
+        ``settle()`` then ignores the late outcome.
+        """
+        if not self.settled:
+            self._finish(None, error)
+
+    def _finish(self, result: Any, error: BaseException | None) -> None:
         self.settled = True
         core = self._core
         core.pending.discard(self)
@@ -206,3 +224,18 @@ class DriverRequest:
             self.give_back_slot(exc)
             raise
         return await self.wait()
+
+
+def _unlink(future: Any) -> None:
+    """Break the reference cycles of a finished ``ResponseFuture``.
+
+    The future holds our callbacks (bound methods of the request that holds the future) and
+    its spent timer (which holds the future's ``_on_timeout``). Left alone, every request
+    becomes about 30 objects of cyclic garbage: they outlive young collections while in flight,
+    get promoted, and are only freed by full collections, which walk the whole heap holding the
+    GIL. Unlinked, a finished request is freed by reference counting the moment its result is
+    dropped. The timer was cancelled by the driver before it called back, so forgetting it
+    changes nothing else (the driver itself sets ``_timer = None`` when a timer fires).
+    """
+    future.clear_callbacks()
+    future._timer = None

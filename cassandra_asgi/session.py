@@ -337,8 +337,7 @@ class AsyncSession:
             # queued for a slot see ``shut_down`` when the released slots wake them.
             core.shut_down = True
             for request in list(core.pending):
-                request.settle(
-                    None,
+                request.fail(
                     SessionClosedError(
                         f"the session was closed while this request was in flight "
                         f"(it outlived the {grace}s grace period)"
