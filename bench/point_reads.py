@@ -11,6 +11,7 @@ import abc
 import asyncio
 import gc
 import importlib
+import math
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.dataset import POINT_QUERY
+from bench.gcpauses import GcPauses, record_gc_pauses
 from bench.pipeline import CallbackPipeline
 from bench.stats import RunResult, median
 from bench.target import driver_cluster
@@ -255,9 +257,12 @@ class RoundSummary:
     first_error: str | None
     client_cpu_us: float
     server_cpu_us: float
+    #: Full (generation 2) collections per 10,000 completed queries, and the longest GC pause.
+    full_gcs_per_10k: float
+    longest_gc_ms: float
 
     @classmethod
-    def of(cls, result: RunResult) -> RoundSummary:
+    def of(cls, result: RunResult, gc_pauses: GcPauses) -> RoundSummary:
         return cls(
             rate=result.rate,
             p50_ms=result.latency_ms(0.50),
@@ -267,6 +272,12 @@ class RoundSummary:
             first_error=result.first_error,
             client_cpu_us=result.cpu_us_per_request("client"),
             server_cpu_us=result.cpu_us_per_request("server"),
+            full_gcs_per_10k=(
+                gc_pauses.full_collections / result.completed * 10_000
+                if result.completed
+                else math.nan
+            ),
+            longest_gc_ms=gc_pauses.longest_ms,
         )
 
 
@@ -299,6 +310,14 @@ class LevelSummary:
     def server_cpu_us(self) -> float:
         return median([r.server_cpu_us for r in self.rounds])
 
+    @property
+    def full_gcs_per_10k(self) -> float:
+        return median([r.full_gcs_per_10k for r in self.rounds])
+
+    @property
+    def longest_gc_ms(self) -> float:
+        return median([r.longest_gc_ms for r in self.rounds])
+
     def as_json(self) -> dict[str, Any]:
         errors = [r.first_error for r in self.rounds if r.first_error]
         return {
@@ -307,6 +326,8 @@ class LevelSummary:
             "p99_ms": self.p99_ms,
             "client_cpu_us_per_query": self.client_cpu_us,
             "server_cpu_us_per_query": self.server_cpu_us,
+            "full_gcs_per_10k_queries": self.full_gcs_per_10k,
+            "longest_gc_pause_ms": self.longest_gc_ms,
             "errors": self.errors,
             "first_error": errors[0] if errors else None,
             "rounds_qps": [r.rate for r in self.rounds],
@@ -370,13 +391,14 @@ async def measure_point_reads(
                 for contender in ready[shift:] + ready[:shift]:
                     gc.collect()
                     server_before, client_before = server_cpu(), time.process_time()
-                    result = await contender.run(level, duration, max_requests)
+                    with record_gc_pauses() as gc_pauses:
+                        result = await contender.run(level, duration, max_requests)
                     result.client_cpu = time.process_time() - client_before
                     server_after = server_cpu()
                     if server_before is not None and server_after is not None:
                         result.server_cpu = server_after - server_before
                     summary = results.by_contender[contender.name].setdefault(level, LevelSummary())
-                    summary.rounds.append(RoundSummary.of(result))
+                    summary.rounds.append(RoundSummary.of(result, gc_pauses))
                     progress(
                         f"  c={level:<5} round {round_number + 1}/{rounds} {contender.name:<25}"
                         f" {result.rate:>9,.0f} q/s  p99 {result.latency_ms(0.99):8.2f} ms"

@@ -209,7 +209,8 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append("One-row prepared reads by key (median of interleaved rounds)")
         header = (
             f"{'in flight':>9}  {'contender':<26}{'q/s':>10}{'vs raw':>8}"
-            f"{'p50 ms':>9}{'p99 ms':>9}{'cpu us/q':>9}{'srv us/q':>9}"
+            f"{'p50 ms':>9}{'p99 ms':>9}{'cpu us/q':>9}{'srv us/q':>9}{'GC2/10k':>8}"
+            f"{'GC ms':>7}"
         )
         lines.append(header + f"{'errors':>8}")
         lines.append("-" * (len(header) + 8))
@@ -223,11 +224,17 @@ def format_table(report: dict[str, Any]) -> str:
                     f"{_num(row['ratio_to_raw_default'], '.2f'):>8}"
                     f"{_num(row['p50_ms'], '.2f'):>9}{_num(row['p99_ms'], '.2f'):>9}"
                     f"{_num(row['client_cpu_us_per_query']):>9}"
-                    f"{_num(row['server_cpu_us_per_query']):>9}{row['errors']:>8}"
+                    f"{_num(row['server_cpu_us_per_query']):>9}"
+                    f"{_num(row['full_gcs_per_10k_queries'], '.1f'):>8}"
+                    f"{_num(row['longest_gc_pause_ms'], '.0f'):>7}{row['errors']:>8}"
                 )
         lines.append(
             "  vs raw: q/s ratio to raw_default; cpu us/q: bench-process CPU (all threads) per"
             " query; srv us/q: in-memory server CPU per query"
+        )
+        lines.append(
+            "  GC2/10k: full cyclic-GC collections per 10,000 queries; GC ms: the longest GC"
+            " pause (it holds the GIL: every thread stops)"
         )
         for name, reason in points["skipped"].items():
             lines.append(f"  skipped {name}: {reason}")
