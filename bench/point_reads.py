@@ -273,7 +273,7 @@ class RoundSummary:
             client_cpu_us=result.cpu_us_per_request("client"),
             server_cpu_us=result.cpu_us_per_request("server"),
             full_gcs_per_10k=(
-                gc_pauses.full_collections / result.completed * 10_000
+                gc_pauses.full_collections * 10_000 / result.completed
                 if result.completed
                 else math.nan
             ),

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
+from bench.gcpauses import GcPauses
+from bench.point_reads import RoundSummary
 from bench.report import TARGETS, json_safe
 from bench.stats import RunResult, median, percentile, ratio
 
@@ -55,3 +59,16 @@ def test_targets_pass_miss_or_report_missing() -> None:
     assert stall.check(9.9) == "PASS"
     assert stall.check(10.5) == "MISS"
     assert stall.check(math.nan) == "MISSING"
+
+
+def test_full_collections_are_counted_per_10000_completed_queries() -> None:
+    pauses = GcPauses(longest={0: 0.001, 2: 0.040}, count={0: 300, 2: 3})
+    run = RunResult(completed=20_000, errors=0, elapsed=1.0, latencies=[0.001])
+    summary = RoundSummary.of(run, pauses)
+    assert summary.full_gcs_per_10k == 1.5
+    assert summary.longest_gc_ms == pytest.approx(40.0)
+
+
+def test_full_collections_per_query_are_unmeasured_when_nothing_completed() -> None:
+    run = RunResult(completed=0, errors=5, elapsed=1.0, latencies=[])
+    assert math.isnan(RoundSummary.of(run, GcPauses()).full_gcs_per_10k)

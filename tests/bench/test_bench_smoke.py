@@ -81,6 +81,8 @@ def test_every_baseline_contender_measured_each_level(
             assert _positive(row["p50_ms"]), (name, level, row)
             assert _positive(row["p99_ms"]), (name, level, row)
             assert row["errors"] == 0, (name, level, row["first_error"])
+            assert row["full_gcs_per_10k_queries"] >= 0, (name, level, row)
+            assert row["longest_gc_pause_ms"] >= 0, (name, level, row)
 
 
 def test_streaming_read_every_row_of_the_partition(
