@@ -6,6 +6,6 @@ connect with default settings, and adds fault and latency injection; see docs/cq
 
 from __future__ import annotations
 
-from .server import CQLServer
+from .cluster.server import CQLServer
 
 __all__ = ["CQLServer"]

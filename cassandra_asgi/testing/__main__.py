@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sys
 
-from .server import CQLServer
+from .cluster.server import CQLServer
 
 __all__ = ["main"]
 

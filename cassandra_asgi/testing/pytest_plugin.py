@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..config import CassandraConfig
-from .server import CQLServer
+from .cluster.server import CQLServer
 
 if TYPE_CHECKING:
     from ..session import AsyncSession

@@ -12,18 +12,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import cql
-from .plans import Bound, Plan, WritePlan, lwt_result, new_bound, plan_statement
-from .protocol import (
-    AlreadyExists,
-    ConfigurationProblem,
-    Invalid,
-    QueryParameters,
-    Unauthorized,
-    Unprepared,
-    Unset,
-)
-from .results import (
+from ..errors import AlreadyExists, ConfigurationProblem, Invalid, Unauthorized, Unprepared
+from ..language import cql
+from ..wire.frames import QueryParameters, Unset
+from ..wire.results import (
     VOID,
     RowsMetadata,
     prepared_body,
@@ -31,6 +23,7 @@ from .results import (
     schema_change_event,
     set_keyspace_body,
 )
+from .plans import Bound, Plan, WritePlan, lwt_result, new_bound, plan_statement
 from .store import Keyspace, Store, Table
 from .system import SystemTables, build_table
 

@@ -11,9 +11,9 @@ import decimal
 import uuid
 from typing import Any
 
-from . import cql
-from .datatypes import PROTOCOL_VERSION, parse_type
-from .protocol import ConfigurationProblem, Invalid, SyntaxProblem
+from ..errors import ConfigurationProblem, Invalid, SyntaxProblem
+from ..language import cql
+from ..language.types import PROTOCOL_VERSION, parse_type
 from .store import Column, Keyspace, Row, Store, Table
 
 __all__ = ["RELEASE_VERSION", "SystemTables"]

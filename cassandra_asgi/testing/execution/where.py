@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import cql
+from ..errors import Invalid
+from ..language import cql
+from ..language.types import compare_key
 from .binding import Bind, InSource, Planner, Source, Values, required_value
-from .datatypes import compare_key
-from .protocol import Invalid
 from .store import Column, Table
 
 __all__ = ["MAX_KEY_COMBINATIONS", "Where", "pk_indexes", "plan_where"]

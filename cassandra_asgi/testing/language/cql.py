@@ -1,6 +1,6 @@
 """Tokenizer and recursive-descent parser for the supported CQL subset.
 
-It produces plain statement objects; nothing here knows about tables or types (``engine.py``
+It produces plain statement objects; nothing here knows about tables or types (``execution``
 binds statements to the schema). Text outside the subset raises :class:`Unsupported` with the
 construct named, so a user knows it is this test server's limit and not a typo.
 """
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from .datatypes import SetLiteral
-from .protocol import Invalid, SyntaxProblem
+from ..errors import Invalid, SyntaxProblem
+from .types import SetLiteral
 
 __all__ = [
     "Assignment",

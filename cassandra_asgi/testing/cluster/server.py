@@ -17,26 +17,22 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from .cql import Unsupported
-from .engine import Engine, SessionState
-from .faults import FAULT_ERRORS, FaultRules, Outcome, Rule, build_error, compile_pattern
-from .protocol import (
+from ..errors import BadCredentials, CQLError, ProtocolViolation, ServerFailure
+from ..execution.engine import Engine, SessionState
+from ..language.cql import Unsupported
+from ..wire.frames import (
     HEADER,
     MAX_BODY_LENGTH,
     OPCODE_NAMES,
     SUPPORTED_VERSIONS,
-    BadCredentials,
     BodyReader,
-    CQLError,
     Opcode,
-    ProtocolViolation,
-    ServerFailure,
     encode_frame,
     read_query_parameters,
-    string,
-    value_bytes,
 )
-from .protocol import string_multimap as _string_multimap
+from ..wire.notations import string, value_bytes
+from ..wire.notations import string_multimap as _string_multimap
+from .faults import FAULT_ERRORS, FaultRules, Outcome, Rule, build_error, compile_pattern
 
 __all__ = ["CQLServer"]
 

@@ -6,7 +6,7 @@ pieces live in ``binding`` (value sources), ``where``, ``selects`` and ``writes`
 
 from __future__ import annotations
 
-from . import cql
+from ..language import cql
 from .binding import Bound, Plan
 from .selects import SelectPlan
 from .store import Table

@@ -12,7 +12,10 @@ from typing import Any
 from cassandra import cqltypes
 from cassandra.murmur3 import murmur3
 
-from . import cql
+from ..errors import Invalid
+from ..language import cql
+from ..wire.frames import Unset
+from ..wire.results import ColumnSpec, RowsMetadata, rows_body
 from .binding import (
     Bound,
     InSource,
@@ -25,8 +28,6 @@ from .binding import (
     int_value,
     required_value,
 )
-from .protocol import Invalid, Unset
-from .results import ColumnSpec, RowsMetadata, rows_body
 from .store import Column, Partition, Row, Table, routing_key
 from .where import pk_indexes, plan_where
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from cassandra import cqltypes
 
-from . import cql
-from .datatypes import CQLType, LiteralError, compare_key, literal_to_bytes
-from .protocol import Invalid, Unset
-from .results import ColumnSpec, RowsMetadata
+from ..errors import Invalid
+from ..language import cql
+from ..language.types import CQLType, LiteralError, compare_key, literal_to_bytes
+from ..wire.frames import Unset
+from ..wire.results import ColumnSpec, RowsMetadata
 from .store import Column, Partition, Row, Table
 
 __all__ = [

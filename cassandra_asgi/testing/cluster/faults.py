@@ -11,7 +11,8 @@ import struct
 import threading
 from dataclasses import dataclass
 
-from .protocol import CQLError, InjectedError, string
+from ..errors import CQLError, InjectedError
+from ..wire.notations import string
 
 __all__ = ["FAULT_ERRORS", "FaultRules", "Outcome", "Rule"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from cassandra.murmur3 import murmur3
 
-from .datatypes import CQLType, compare_key, type_name
+from ..language.types import CQLType, compare_key, type_name
 
 __all__ = ["Column", "Keyspace", "Partition", "Row", "Store", "Table", "routing_key"]
 

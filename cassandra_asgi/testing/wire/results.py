@@ -10,8 +10,8 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .datatypes import CQLType, encode_type_option
-from .protocol import string, value_bytes
+from ..language.types import CQLType, encode_type_option
+from .notations import string, value_bytes
 
 __all__ = [
     "VOID",

@@ -8,7 +8,11 @@ from typing import Any
 
 from cassandra import cqltypes
 
-from . import cql
+from ..errors import Invalid, Unauthorized
+from ..language import cql
+from ..language.types import PROTOCOL_VERSION, is_collection, normalize_collection
+from ..wire.frames import Unset
+from ..wire.results import VOID, ColumnSpec, RowsMetadata, rows_body
 from .binding import (
     Bind,
     Bound,
@@ -22,9 +26,6 @@ from .binding import (
     int_value,
     required_value,
 )
-from .datatypes import PROTOCOL_VERSION, is_collection, normalize_collection
-from .protocol import Invalid, Unauthorized, Unset
-from .results import VOID, ColumnSpec, RowsMetadata, rows_body
 from .store import Column, Table, routing_key
 from .where import pk_indexes, plan_where
 

@@ -1,7 +1,6 @@
-"""CQL native protocol v3/v4 framing: reading request bodies, writing responses and errors.
+"""CQL native protocol framing: frame headers, opcodes, reading request bodies.
 
-Only the wire format lives here; what a request *means* is decided in ``engine.py``.
-Errors are raised as :class:`CQLError` anywhere in the server and encoded once, here.
+Only the wire format lives here; what a request *means* is decided in ``execution``.
 """
 
 from __future__ import annotations
@@ -9,27 +8,22 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from ..errors import ProtocolViolation
+from .notations import _INT, _LONG, _SHORT
+
 __all__ = [
     "HEADER",
     "MAX_BODY_LENGTH",
     "OPCODE_NAMES",
+    "RESPONSE_FLAG",
     "SUPPORTED_VERSIONS",
-    "AlreadyExists",
-    "BadCredentials",
+    "UNSET",
     "BodyReader",
-    "CQLError",
-    "ConfigurationProblem",
-    "Invalid",
     "Opcode",
-    "ProtocolViolation",
     "QueryParameters",
-    "ServerFailure",
-    "SyntaxProblem",
-    "Unprepared",
+    "Unset",
     "encode_frame",
-    "string",
-    "string_map",
-    "value_bytes",
+    "read_query_parameters",
 ]
 
 #: version, flags, stream, opcode, body length (v3+ header; v1/v2 are not served)
@@ -60,131 +54,9 @@ class Opcode:
 
 OPCODE_NAMES = {value: name for name, value in vars(Opcode).items() if not name.startswith("_")}
 
-_SHORT = struct.Struct(">H")
-_INT = struct.Struct(">i")
-_LONG = struct.Struct(">q")
-
-
-def string(text: str) -> bytes:
-    data = text.encode("utf-8")
-    return _SHORT.pack(len(data)) + data
-
-
-def long_string(text: str) -> bytes:
-    data = text.encode("utf-8")
-    return _INT.pack(len(data)) + data
-
-
-def short_bytes(data: bytes) -> bytes:
-    return _SHORT.pack(len(data)) + data
-
-
-def value_bytes(data: bytes | None) -> bytes:
-    if data is None:
-        return b"\xff\xff\xff\xff"
-    return _INT.pack(len(data)) + data
-
-
-def string_list(items: list[str]) -> bytes:
-    return _SHORT.pack(len(items)) + b"".join(string(item) for item in items)
-
-
-def string_map(mapping: dict[str, str]) -> bytes:
-    return _SHORT.pack(len(mapping)) + b"".join(string(k) + string(v) for k, v in mapping.items())
-
-
-def string_multimap(mapping: dict[str, list[str]]) -> bytes:
-    return _SHORT.pack(len(mapping)) + b"".join(
-        string(k) + string_list(v) for k, v in mapping.items()
-    )
-
 
 def encode_frame(version: int, stream: int, opcode: int, body: bytes) -> bytes:
     return HEADER.pack(version | RESPONSE_FLAG, 0, stream, opcode, len(body)) + body
-
-
-class CQLError(Exception):
-    """An error the server answers with an ERROR frame (the code follows the protocol spec)."""
-
-    code = 0x0000
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def extra(self) -> bytes:
-        return b""
-
-    def encode_body(self) -> bytes:
-        return _INT.pack(self.code) + string(self.message) + self.extra()
-
-
-class ServerFailure(CQLError):
-    code = 0x0000
-
-
-class ProtocolViolation(CQLError):
-    """The peer broke the framing rules: answered, then its connection is closed."""
-
-    code = 0x000A
-
-
-class BadCredentials(CQLError):
-    code = 0x0100
-
-
-class SyntaxProblem(CQLError):
-    code = 0x2000
-
-
-class Unauthorized(CQLError):
-    code = 0x2100
-
-
-class Invalid(CQLError):
-    code = 0x2200
-
-
-class ConfigurationProblem(CQLError):
-    """Bad replication or table settings (Cassandra's ConfigurationException)."""
-
-    code = 0x2300
-
-
-class AlreadyExists(CQLError):
-    code = 0x2400
-
-    def __init__(self, keyspace: str, table: str) -> None:
-        what = f"table {keyspace}.{table}" if table else f"keyspace {keyspace}"
-        super().__init__(f"Cannot add already existing {what}")
-        self.keyspace = keyspace
-        self.table = table
-
-    def extra(self) -> bytes:
-        return string(self.keyspace) + string(self.table)
-
-
-class Unprepared(CQLError):
-    code = 0x2500
-
-    def __init__(self, statement_id: bytes) -> None:
-        super().__init__(f"Prepared query with ID {statement_id.hex()} not found")
-        self.statement_id = statement_id
-
-    def extra(self) -> bytes:
-        return short_bytes(self.statement_id)
-
-
-class InjectedError(CQLError):
-    """A failure requested through the fault-injection API, with its extra fields."""
-
-    def __init__(self, code: int, message: str, extra: bytes) -> None:
-        super().__init__(message)
-        self.code = code
-        self._extra = extra
-
-    def extra(self) -> bytes:
-        return self._extra
 
 
 class BodyReader:

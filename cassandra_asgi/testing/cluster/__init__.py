@@ -1,0 +1,1 @@
+"""Nodes: a server that accepts connections, dispatches requests and injects faults."""

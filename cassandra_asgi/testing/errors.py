@@ -1,0 +1,106 @@
+"""The errors a node answers with: each becomes an ERROR frame with its code from the protocol spec.
+
+They are raised anywhere in the server (parser, planner, engine, node) and encoded once, here.
+"""
+
+from __future__ import annotations
+
+from .wire.notations import _INT, short_bytes, string
+
+__all__ = [
+    "AlreadyExists",
+    "BadCredentials",
+    "CQLError",
+    "ConfigurationProblem",
+    "InjectedError",
+    "Invalid",
+    "ProtocolViolation",
+    "ServerFailure",
+    "SyntaxProblem",
+    "Unauthorized",
+    "Unprepared",
+]
+
+
+class CQLError(Exception):
+    """An error the server answers with an ERROR frame (the code follows the protocol spec)."""
+
+    code = 0x0000
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def extra(self) -> bytes:
+        return b""
+
+    def encode_body(self) -> bytes:
+        return _INT.pack(self.code) + string(self.message) + self.extra()
+
+
+class ServerFailure(CQLError):
+    code = 0x0000
+
+
+class ProtocolViolation(CQLError):
+    """The peer broke the framing rules: answered, then its connection is closed."""
+
+    code = 0x000A
+
+
+class BadCredentials(CQLError):
+    code = 0x0100
+
+
+class SyntaxProblem(CQLError):
+    code = 0x2000
+
+
+class Unauthorized(CQLError):
+    code = 0x2100
+
+
+class Invalid(CQLError):
+    code = 0x2200
+
+
+class ConfigurationProblem(CQLError):
+    """Bad replication or table settings (Cassandra's ConfigurationException)."""
+
+    code = 0x2300
+
+
+class AlreadyExists(CQLError):
+    code = 0x2400
+
+    def __init__(self, keyspace: str, table: str) -> None:
+        what = f"table {keyspace}.{table}" if table else f"keyspace {keyspace}"
+        super().__init__(f"Cannot add already existing {what}")
+        self.keyspace = keyspace
+        self.table = table
+
+    def extra(self) -> bytes:
+        return string(self.keyspace) + string(self.table)
+
+
+class Unprepared(CQLError):
+    code = 0x2500
+
+    def __init__(self, statement_id: bytes) -> None:
+        super().__init__(f"Prepared query with ID {statement_id.hex()} not found")
+        self.statement_id = statement_id
+
+    def extra(self) -> bytes:
+        return short_bytes(self.statement_id)
+
+
+class InjectedError(CQLError):
+    """A failure requested through the fault-injection API, with its extra fields."""
+
+    def __init__(self, code: int, message: str, extra: bytes) -> None:
+        super().__init__(message)
+        self.code = code
+        self._extra = extra
+
+    def extra(self) -> bytes:
+        return self._extra
