@@ -113,7 +113,13 @@ def test_simple_statement_parameters_are_inlined_as_literals(typed: Session) -> 
 def test_result_metadata_reports_each_column_type(typed: Session) -> None:
     result = typed.execute("SELECT i, l, m FROM typed")
     types = [t.cql_parameterized_type() for t in result.column_types]
-    assert types == ["int", "list<int>", "map<text, int>"]
+    assert types == ["int", "list<int>", "map<varchar, int>"]
+
+
+def test_text_columns_are_described_as_varchar_as_cassandra_does(typed: Session) -> None:
+    # Option id 0x000A (text) left the protocol in v3; strict clients reject it.
+    result = typed.execute("SELECT a, t, vc FROM typed")
+    assert [t.typename for t in result.column_types] == ["ascii", "varchar", "varchar"]
 
 
 @pytest.mark.memory_only  # Cassandra's messages do not always name the column

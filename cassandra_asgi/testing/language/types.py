@@ -64,6 +64,9 @@ _COLLECTIONS: dict[str, tuple[CQLType, int]] = {
 _TYPE_CODES: dict[str, int] = {
     name: code for name, code in vars(type_codes).items() if isinstance(code, int)
 }
+# Protocol v3 dropped option 0x000A (text): Cassandra describes text columns as varchar, and
+# strict clients (the Rust and C++ drivers) reject 0x000A.
+_TYPE_CODES["UTF8Type"] = type_codes.VarcharType
 _INT16 = struct.Struct(">H")
 
 
