@@ -14,6 +14,7 @@ __all__ = [
     "ForkedSessionError",
     "LifespanNotRunError",
     "SessionClosedError",
+    "StartupHookError",
     "WrongEventLoopError",
 ]
 
@@ -28,6 +29,13 @@ class ConfigError(CassandraASGIError, ValueError):
 
 class ConnectError(CassandraASGIError, ConnectionError):
     """The cluster could not be reached; the message names the contact points and the cause."""
+
+
+class StartupHookError(CassandraASGIError, RuntimeError):
+    """The application's ``on_connect`` hook raised after a successful connect.
+
+    The session was closed again; the hook's own exception is the ``__cause__``.
+    """
 
 
 class SessionClosedError(CassandraASGIError, RuntimeError):

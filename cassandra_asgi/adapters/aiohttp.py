@@ -14,9 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import AsyncSession, connect
 from ..config import CassandraConfig
 from ..errors import CassandraASGIError, LifespanNotRunError
+from ..lifetime import open_app_session
+from ..session import AsyncSession
 
 __all__ = [
     "CASSANDRA",
@@ -85,7 +86,7 @@ def cassandra_context(
             )
         try:
             # connect() shuts down whatever it half-built before raising ConnectError.
-            session = await connect(CassandraConfig.from_env() if config is None else config)
+            session = await open_app_session(config)
         except Exception as exc:
             exc.add_note(f"raised while starting the Cassandra session for {app_key!r}")
             raise

@@ -26,9 +26,10 @@ from asgiref.typing import (
     Scope,
 )
 
-from .. import AsyncSession, connect
 from ..config import CassandraConfig
-from ..errors import CassandraASGIError, ConfigError, LifespanNotRunError
+from ..errors import CassandraASGIError, ConfigError, LifespanNotRunError, StartupHookError
+from ..lifetime import OnConnect, open_app_session
+from ..session import AsyncSession
 
 __all__ = ["CassandraMiddleware", "SessionNotFoundError", "get_session"]
 
@@ -80,7 +81,7 @@ class CassandraMiddleware:
         *,
         state_key: str = "cassandra",
         lazy: bool = False,
-        on_connect: Callable[[AsyncSession], Awaitable[object]] | None = None,
+        on_connect: OnConnect | None = None,
     ) -> None:
         if not isinstance(state_key, str) or not state_key:
             raise ConfigError(f"state_key: expected a non-empty string, got {state_key!r}")
@@ -158,17 +159,7 @@ class CassandraMiddleware:
             await asyncio.to_thread(stale.cluster.shutdown)
 
     async def _open(self) -> AsyncSession:
-        session = await connect(self._resolve_config())
-        if self.on_connect is not None:
-            try:
-                await self.on_connect(session)
-            except BaseException:
-                await session.close()
-                raise
-        return session
-
-    def _resolve_config(self) -> CassandraConfig:
-        return self.config if self.config is not None else CassandraConfig.from_env()
+        return await open_app_session(self.config, self.on_connect)
 
     def _describe(self, what: str, exc: BaseException) -> str:
         return f"CassandraMiddleware(state_key={self.state_key!r}): {what}: {exc}"
@@ -191,7 +182,12 @@ class CassandraMiddleware:
             session = await self._open()
         except Exception as exc:
             # A bare exception would make uvicorn's lifespan="auto" serve without a database.
-            message = self._describe("no Cassandra session at startup", exc)
+            what = (
+                "startup failed"
+                if isinstance(exc, StartupHookError)
+                else "no Cassandra session at startup"
+            )
+            message = self._describe(what, exc)
             await send({"type": "lifespan.startup.failed", "message": message})
             raise
         claimed.add(self.state_key)

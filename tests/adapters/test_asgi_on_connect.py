@@ -7,7 +7,8 @@ statement preparation run in the hook, after connecting and before the app accep
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from starlette.routing import Route
 
 from cassandra_asgi import AsyncSession, CassandraConfig
 from cassandra_asgi.adapters.asgi import CassandraMiddleware, get_session
+from cassandra_asgi.errors import StartupHookError
 
 
 async def count_rows(request: Request) -> JSONResponse:
@@ -113,3 +115,31 @@ async def test_lazy_mode_runs_on_connect_once_for_concurrent_first_requests(
     assert [r.json() for r in responses] == [{"rows": 1}] * 5
     assert len(calls) == 1
     await calls[0].close()
+
+
+async def schema_migration_7(session: AsyncSession) -> None:
+    raise RuntimeError("column 'title' already exists")
+
+
+async def test_a_failing_on_connect_is_reported_as_the_hook_naming_it_with_its_traceback_logged(
+    cassandra_config: CassandraConfig, keyspace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = app_with_hook(cassandra_config.replace(keyspace=keyspace), schema_migration_7)
+    sent: list[MutableMapping[str, Any]] = []
+    inbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
+    await inbox.put({"type": "lifespan.startup"})
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    with pytest.raises(StartupHookError) as raised:
+        await app(scope, inbox.get, send)
+    assert sent[-1]["type"] == "lifespan.startup.failed"
+    message = str(sent[-1]["message"])
+    assert "on_connect hook" in message
+    assert "schema_migration_7" in message
+    assert "connected, but" in message  # not mistaken for a connection failure
+    assert isinstance(raised.value.__cause__, RuntimeError)
+    logged = [r for r in caplog.records if r.exc_info and "schema_migration_7" in r.getMessage()]
+    assert logged, "the hook's traceback must reach the log"
