@@ -48,7 +48,7 @@ async def kv(cassandra_session: AsyncSession) -> AsyncSession:
 
 async def test_a_wrong_value_for_a_text_column_names_the_column(kv: AsyncSession) -> None:
     insert = await kv.prepare("INSERT INTO kv (k, name) VALUES (?, ?)")
-    with pytest.raises(TypeError, match=r'column "name".*Expected: text.*Got: int'):
+    with pytest.raises(TypeError, match=r'column "name".*Expected: varchar.*Got: int'):
         await kv.execute(insert, (1, 2))
     assert kv.in_flight == 0
 
