@@ -69,6 +69,14 @@ def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> Non
 @contextlib.contextmanager
 def serving_asgi(app: Any) -> Iterator[str]:
     """Run ``app`` under uvicorn (lifespan on) and yield its base URL."""
+    with serving_uvicorn(app) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def serving_uvicorn(app: Any) -> Iterator[tuple[str, uvicorn.Server]]:
+    """Run ``app`` under uvicorn (lifespan on); yield its base URL and the server, whose
+    ``should_exit`` starts a graceful shutdown."""
     sock = listening_socket()
     server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
 
@@ -84,7 +92,7 @@ def serving_asgi(app: Any) -> Iterator[str]:
         )
         if not server.started:
             raise RuntimeError("the example app failed to start under uvicorn (see its log)")
-        yield base_url(sock)
+        yield base_url(sock), server
     finally:
         server.should_exit = True
         thread.join(SHUTDOWN_TIMEOUT)
