@@ -78,6 +78,15 @@ def unreachable_config() -> tuple[CassandraConfig, str]:
     return config, f"127.0.0.1:{port}"
 
 
+def sole_cause(exc: BaseException) -> BaseException:
+    """The one exception inside ``exc``, unwrapping the exception groups task groups raise
+    (Litestar's ``AsyncTestClient`` runs the app in one)."""
+    while isinstance(exc, BaseExceptionGroup):
+        assert len(exc.exceptions) == 1, f"expected one exception, got {exc.exceptions!r}"
+        exc = exc.exceptions[0]
+    return exc
+
+
 def shutdown_has_begun(server: uvicorn.Server) -> bool:
     """True once uvicorn has stopped accepting connections: it now waits for the requests in
     flight and only then runs the application's lifespan shutdown."""
