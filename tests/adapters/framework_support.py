@@ -10,12 +10,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 
 from cassandra_asgi import AsyncSession, CassandraConfig
 from cassandra_asgi.testing import CQLServer
+
+# The example tests' uvicorn runner, imported by the name those tests use (tests/examples is
+# not a package, and pytest puts it on sys.path only once it collects a test there).
+_EXAMPLE_TESTS = str(Path(__file__).resolve().parents[1] / "examples")
+if _EXAMPLE_TESTS not in sys.path:
+    sys.path.append(_EXAMPLE_TESTS)
+from example_servers import serving_uvicorn  # noqa: E402
+
+__all__ = [
+    "RELEASE_QUERY",
+    "RecordingHook",
+    "another_cluster",
+    "cluster_label",
+    "release_version",
+    "serving_uvicorn",
+    "shutdown_has_begun",
+    "sole_cause",
+    "unreachable_config",
+    "until_shutdown_begins",
+]
 
 RELEASE_QUERY = "SELECT release_version FROM system.local"
 #: Bound for a test's server to begin shutting down once asked; never a speed check.
