@@ -29,6 +29,11 @@ class ExtensionNotInitializedError(CassandraASGIError, LookupError):
     """``get_session()`` was asked for a key no ``Cassandra`` extension was set up under."""
 
 
+def _check_config(config: object) -> None:
+    if config is not None and not isinstance(config, CassandraConfig):
+        raise ConfigError(f"config: expected a CassandraConfig or None, got {config!r}")
+
+
 @dataclass
 class _Installed:
     """What ``init_app`` leaves in ``app.extensions[key]``."""
@@ -54,8 +59,7 @@ class Cassandra:
         key: str = "cassandra",
         on_connect: OnConnect | None = None,
     ) -> None:
-        if config is not None and not isinstance(config, CassandraConfig):
-            raise ConfigError(f"config: expected a CassandraConfig or None, got {config!r}")
+        _check_config(config)
         if not isinstance(key, str) or not key:
             raise ConfigError(f"key: expected a non-empty string, got {key!r}")
         self.config = config
@@ -67,7 +71,11 @@ class Cassandra:
     def __repr__(self) -> str:
         return f"Cassandra(key={self.key!r})"
 
-    def init_app(self, app: Quart) -> None:
+    def init_app(self, app: Quart, config: CassandraConfig | None = None) -> None:
+        """Install on ``app``; ``config`` (else the extension's) is this app's own, so one
+        module-level extension serves every app an application factory builds."""
+        _check_config(config)
+        config = self.config if config is None else config
         if self.key in app.extensions:
             raise ConfigError(
                 f"app.extensions[{self.key!r}] is already taken; give each Cassandra "
@@ -78,7 +86,7 @@ class Cassandra:
 
         async def open_session() -> None:
             try:
-                installed.session = await open_app_session(self.config, self.on_connect)
+                installed.session = await open_app_session(config, self.on_connect)
             except Exception as exc:
                 exc.add_note(f"{self!r}: no Cassandra session at startup")
                 raise

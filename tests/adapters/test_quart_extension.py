@@ -73,6 +73,36 @@ async def test_init_app_installs_an_extension_created_without_an_app(
     assert session.closed  # the extension's own, closed by after_serving
 
 
+async def test_one_extension_serves_each_app_a_factory_builds_with_its_own_config(
+    cassandra_config: CassandraConfig, keyspace: str
+) -> None:
+    cassandra = Cassandra(on_connect=RecordingHook())  # module level, as in examples/quart_app
+
+    def create_app(config: CassandraConfig, label: str) -> Quart:
+        app = Quart(__name__)
+
+        @app.before_serving
+        async def write_label() -> None:
+            await RecordingHook(label, keyspace)(cassandra.get_session())
+
+        @app.get("/label")
+        async def read_label() -> dict[str, str]:
+            return {"label": await cluster_label(cassandra.get_session(), keyspace)}
+
+        cassandra.init_app(app, config)
+        return app
+
+    with another_cluster() as other_config:
+        first, second = create_app(cassandra_config, "first"), create_app(other_config, "second")
+        async with first.test_app() as first_app, second.test_app() as second_app:
+            answers = [
+                await (await first_app.test_client().get("/label")).get_json(),
+                await (await second_app.test_client().get("/label")).get_json(),
+            ]
+
+    assert answers == [{"label": "first"}, {"label": "second"}]
+
+
 async def test_one_session_serves_the_app_and_after_serving_closes_it(
     cassandra_config: CassandraConfig,
 ) -> None:
