@@ -32,6 +32,8 @@ SHUTDOWN_TIMEOUT = 30.0
 #: Every example app, by the name tests are parametrized with.
 EXAMPLE_MODULES = {
     "fastapi": "fastapi_app",
+    "litestar": "litestar_app",
+    "quart": "quart_app",
     "starlette": "starlette_app",
     "raw_asgi": "raw_asgi_app",
     "aiohttp": "aiohttp_app",
