@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -31,6 +31,7 @@ __all__ = [
     "RecordingHook",
     "another_cluster",
     "cluster_label",
+    "failing_hook",
     "release_version",
     "serving_uvicorn",
     "shutdown_has_begun",
@@ -69,6 +70,18 @@ class RecordingHook:
         await session.execute(
             f"INSERT INTO {self.keyspace}.origin (k, label) VALUES (0, %s)", (self.label,)
         )
+
+
+def failing_hook() -> tuple[Callable[[AsyncSession], Awaitable[None]], list[AsyncSession]]:
+    """An ``on_connect`` hook named ``create_schema`` that fails (``RuntimeError: disk full``)
+    after connecting, and the list of sessions it was given."""
+    connected: list[AsyncSession] = []
+
+    async def create_schema(session: AsyncSession) -> None:
+        connected.append(session)
+        raise RuntimeError("disk full")
+
+    return create_schema, connected
 
 
 async def cluster_label(session: AsyncSession, keyspace: str) -> str:

@@ -95,21 +95,26 @@ def test_handlers_get_the_session_a_lifespan_yields(cassandra_config: CassandraC
     assert response.json()["release"]
 
 
-def test_websocket_routes_get_the_session_too(cassandra_config: CassandraConfig) -> None:
+Analytics = Annotated[AsyncSession, Depends(session_dependency("analytics"))]
+
+
+def test_websocket_routes_get_a_session_by_state_key(cassandra_config: CassandraConfig) -> None:
     app = FastAPI()
 
     @app.websocket("/ws")
-    async def send_release(websocket: WebSocket, session: CassandraSession) -> None:
+    async def send_session(websocket: WebSocket, analytics: Analytics) -> None:
         await websocket.accept()
-        await websocket.send_text(await release_version(session))
+        await websocket.send_json({"id": id(analytics), "closed": analytics.closed})
         await websocket.close()
 
-    app.add_middleware(CassandraMiddleware, config=cassandra_config)
+    hook = RecordingHook()
+    app.add_middleware(
+        CassandraMiddleware, config=cassandra_config, state_key="analytics", on_connect=hook
+    )
     with TestClient(app) as client, client.websocket_connect("/ws") as websocket:
-        assert websocket.receive_text()
+        answer = websocket.receive_json()
 
-
-Analytics = Annotated[AsyncSession, Depends(session_dependency("analytics"))]
+    assert answer == {"id": id(hook.sessions[0]), "closed": False}
 
 
 def test_two_clusters_in_one_app_each_under_its_state_key(

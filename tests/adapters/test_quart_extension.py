@@ -10,6 +10,7 @@ from framework_support import (
     RecordingHook,
     another_cluster,
     cluster_label,
+    failing_hook,
     release_version,
     unreachable_config,
 )
@@ -213,12 +214,7 @@ async def test_startup_fails_when_cassandra_is_down_naming_the_contact_point(
 async def test_a_failing_on_connect_hook_stops_startup_and_closes_the_session(
     cassandra_config: CassandraConfig,
 ) -> None:
-    connected: list[AsyncSession] = []
-
-    async def create_schema(session: AsyncSession) -> None:
-        connected.append(session)
-        raise RuntimeError("disk full")
-
+    create_schema, connected = failing_hook()
     app = app_with_session_routes()
     Cassandra(app, cassandra_config, on_connect=create_schema)
     with pytest.raises(LifespanError, match="create_schema failed: RuntimeError: disk full"):
