@@ -1,6 +1,7 @@
 """The FastAPI, Litestar and Quart adapters under real servers, over real HTTP: uvicorn for
 each (in a thread, so a test can watch the server begin its shutdown), and granian for the
-Litestar plugin (in its own process, configured from the ``CASSANDRA_*`` variables)."""
+Litestar plugin (in its own process, configured from the ``CASSANDRA_*`` variables). Last, the
+event loop never stalls while the plugin or the extension connects and closes."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from framework_support import (
     RecordingHook,
@@ -33,8 +35,13 @@ from cassandra_asgi import AsyncSession, CassandraConfig, CassandraMiddleware
 from cassandra_asgi.adapters import quart as quart_adapter
 from cassandra_asgi.adapters.fastapi import CassandraSession
 from cassandra_asgi.adapters.litestar import CassandraPlugin
+from cassandra_asgi.testing import CQLServer
+from cassandra_asgi.testing.lag import LoopLagProbe
 
 pytestmark = pytest.mark.slow
+#: Longest loop stall tolerated while connecting and closing, as for the middleware's own
+#: check (tests/adapters/test_asgi_lifespan.py): typical stalls are ~10 ms.
+MAX_STALL = 0.2
 
 
 class InFlight:
@@ -162,6 +169,8 @@ from litestar.di import NamedDependency
 
 from cassandra_asgi import AsyncSession
 from cassandra_asgi.adapters.litestar import CassandraPlugin
+from cassandra_asgi.testing import CQLServer
+from cassandra_asgi.testing.lag import LoopLagProbe
 
 sessions = []
 
@@ -262,3 +271,33 @@ def test_granian_exits_non_zero_when_cassandra_is_down(
     assert code != 0
     assert f"could not connect to {contact_point}" in server.output
     assert "no Cassandra session at startup" in server.output
+
+
+@pytest.mark.memory_only
+@pytest.mark.parametrize("framework_name", ["litestar", "quart"])
+async def test_plugin_and_extension_startup_and_shutdown_never_stall_the_event_loop(
+    framework_name: str, cql_server: CQLServer
+) -> None:
+    """The app runs on the test's own loop (Litestar's AsyncTestClient would run it on a
+    portal thread's); slow system-table reads make a connect that blocked the loop stall it
+    for many 0.2 s."""
+    cql_server.add_latency(0.2, pattern=r"FROM system")
+    config = CassandraConfig(contact_points=(cql_server.host,), port=cql_server.port)
+    hook = RecordingHook()
+    app = APPS[framework_name](config, hook, InFlight())
+    async with LoopLagProbe(interval=0.005) as probe:
+        if framework_name == "litestar":
+            async with (
+                LifespanManager(app) as manager,
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
+                ) as client,
+            ):
+                assert (await client.get("/session")).status_code == 200
+        else:
+            async with app.test_app() as test_app:
+                assert (await test_app.test_client().get("/session")).status_code == 200
+
+    print(f"max loop lag {probe.max_lag * 1000:.2f} ms, {probe.max_blocked * 1000:.2f} ms blocked")
+    assert hook.sessions[0].closed
+    assert probe.max_blocked < MAX_STALL, f"the loop stalled for {probe.max_blocked * 1000:.1f} ms"
