@@ -8,7 +8,8 @@ waits for its background tasks before it. Handlers, blueprints and other serving
 
 Our ``before_serving`` goes first and our ``after_serving`` last, whatever order hooks were
 registered in (blueprint hook order is a common surprise), so every other serving hook can use
-the session.
+the session. If a later ``before_serving`` hook fails, Quart skips ``after_serving``: the
+session is then closed on Quart's ``got_serving_exception`` signal instead.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quart import Quart, current_app, has_app_context
+from quart.signals import got_serving_exception
 
 from ..config import CassandraConfig
 from ..errors import CassandraASGIError, ConfigError, LifespanNotRunError
@@ -99,8 +101,13 @@ class Cassandra:
             if session is not None:
                 await session.close()
 
+        async def close_if_serving_failed(sender: Quart, **_: object) -> None:
+            # Quart runs no after_serving when a later before_serving hook fails.
+            await close_session()
+
         app.before_serving_funcs.insert(0, open_session)
         app.after_serving_funcs.append(close_session)
+        got_serving_exception.connect(close_if_serving_failed, sender=app, weak=False)
 
     def get_session(self) -> AsyncSession:
         """The current application's session under this extension's key."""

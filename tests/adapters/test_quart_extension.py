@@ -224,6 +224,25 @@ async def test_a_failing_on_connect_hook_stops_startup_and_closes_the_session(
     assert connected[0].closed
 
 
+async def test_a_later_before_serving_hook_failing_still_closes_the_session(
+    cassandra_config: CassandraConfig,
+) -> None:
+    hook = RecordingHook()
+    app = app_with_session_routes()
+    Cassandra(app, cassandra_config, on_connect=hook)
+
+    @app.before_serving
+    async def create_schema() -> None:
+        raise RuntimeError("disk full")
+
+    with pytest.raises(LifespanError, match="disk full"):
+        async with app.test_app():
+            pytest.fail("the app served although its startup failed")
+
+    assert len(hook.sessions) == 1
+    assert hook.sessions[0].closed
+
+
 async def test_config_none_reads_the_environment_when_serving_starts(
     cassandra_config: CassandraConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
