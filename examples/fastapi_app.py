@@ -5,7 +5,8 @@ cluster with ``CASSANDRA_CONTACT_POINTS=127.0.0.1 uvicorn fastapi_app:app --app-
 
 ``CassandraMiddleware`` opens the worker's one session when the server starts the app (after
 any fork) and closes it at shutdown; its ``on_connect`` hook creates the schema and prepares
-every statement before the first request is accepted.
+every statement before the first request is accepted. Handlers receive that session through
+the typed dependency ``CassandraSession`` (an ``AsyncSession`` to type checkers).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from notes import MAX_PAGE_SIZE, MAX_SEED, InvalidPageToken, Note, Notes, keyspa
 from pydantic import BaseModel, Field
 
 from cassandra_asgi import AsyncSession, CassandraConfig, CassandraMiddleware
-from cassandra_asgi.adapters.asgi import get_session
+from cassandra_asgi.adapters.fastapi import CassandraSession
 
 
 class NoteIn(BaseModel):
@@ -42,15 +43,6 @@ class NotePageOut(BaseModel):
     next_page: str | None = Field(description="Pass back as ?page= for the next page")
 
 
-def cassandra_session(request: Request) -> AsyncSession:
-    """The app-lifetime session, never a per-request one.
-
-    FastAPI >= 0.106 finishes ``yield`` dependencies before background tasks run, so a
-    dependency that closed its session on exit would pull it from under them.
-    """
-    return get_session(request)
-
-
 def notes_table(request: Request) -> Notes:
     """The statements prepared by ``on_connect`` for the current session."""
     notes = getattr(request.app.state, "notes", None)
@@ -59,7 +51,6 @@ def notes_table(request: Request) -> Notes:
     return notes
 
 
-Session = Annotated[AsyncSession, Depends(cassandra_session)]
 NotesTable = Annotated[Notes, Depends(notes_table)]
 
 
@@ -86,7 +77,7 @@ def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> FastA
     )
 
     @app.get("/health")
-    async def health(session: Session) -> dict[str, float | str]:
+    async def health(session: CassandraSession) -> dict[str, float | str]:
         return {"status": "ok", "cassandra_rtt_ms": round(await session.ping() * 1000, 3)}
 
     @app.post("/notes", status_code=status.HTTP_201_CREATED)

@@ -32,6 +32,8 @@ SHUTDOWN_TIMEOUT = 30.0
 #: Every example app, by the name tests are parametrized with.
 EXAMPLE_MODULES = {
     "fastapi": "fastapi_app",
+    "litestar": "litestar_app",
+    "quart": "quart_app",
     "starlette": "starlette_app",
     "raw_asgi": "raw_asgi_app",
     "aiohttp": "aiohttp_app",
@@ -69,6 +71,14 @@ def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> Non
 @contextlib.contextmanager
 def serving_asgi(app: Any) -> Iterator[str]:
     """Run ``app`` under uvicorn (lifespan on) and yield its base URL."""
+    with serving_uvicorn(app) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def serving_uvicorn(app: Any) -> Iterator[tuple[str, uvicorn.Server]]:
+    """Run ``app`` under uvicorn (lifespan on); yield its base URL and the server, whose
+    ``should_exit`` starts a graceful shutdown."""
     sock = listening_socket()
     server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
 
@@ -84,7 +94,7 @@ def serving_asgi(app: Any) -> Iterator[str]:
         )
         if not server.started:
             raise RuntimeError("the example app failed to start under uvicorn (see its log)")
-        yield base_url(sock)
+        yield base_url(sock), server
     finally:
         server.should_exit = True
         thread.join(SHUTDOWN_TIMEOUT)

@@ -1,8 +1,8 @@
 """Every example app, served for real, honours the same HTTP contract.
 
-Each test starts one example (FastAPI, Starlette, raw ASGI, aiohttp) on a free port against
-the plugin's ``cassandra_config`` (the in-memory server, or a real cluster when
-``CASSANDRA_CONTACT_POINTS`` is set) in a fresh keyspace, and talks to it with httpx.
+Each test starts one example (FastAPI, Litestar, Quart, Starlette, raw ASGI, aiohttp) on a
+free port against the plugin's ``cassandra_config`` (the in-memory server, or a real cluster
+when ``CASSANDRA_CONTACT_POINTS`` is set) in a fresh keyspace, and talks to it with httpx.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ def python_blocks() -> dict[str, str]:
 
 
 def quick_starts() -> dict[str, str]:
-    """``{"ASGI (FastAPI)": code, ...}`` for every "Quick start: ..." section."""
+    """``{"FastAPI": code, ...}`` for every "Quick start: ..." section."""
     return {
         title.removeprefix(QUICK_START): code
         for title, code in python_blocks().items()
@@ -44,13 +45,22 @@ def quick_starts() -> dict[str, str]:
     }
 
 
-def run_as_module(code: str, name: str) -> dict[str, Any]:
-    namespace: dict[str, Any] = {"__name__": name}
-    exec(compile(code, f"README.md ({name})", "exec"), namespace)
-    return namespace
+def run_as_module(code: str, name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Run ``code`` as module ``name``, registered in ``sys.modules`` for the test as an
+    imported module would be (Litestar resolves handler annotations through it)."""
+    module = types.ModuleType(name)
+    monkeypatch.setitem(sys.modules, name, module)
+    exec(compile(code, f"README.md ({name})", "exec"), module.__dict__)
+    return module.__dict__
 
 
-QUICK_START_SERVERS = {"ASGI (FastAPI)": serving_asgi, "aiohttp": serving_aiohttp}
+QUICK_START_SERVERS = {
+    "FastAPI": serving_asgi,
+    "Litestar": serving_asgi,
+    "Quart": serving_asgi,
+    "any ASGI app": serving_asgi,
+    "aiohttp": serving_aiohttp,
+}
 
 
 @pytest.fixture(params=sorted(QUICK_START_SERVERS))
@@ -62,7 +72,7 @@ def quick_start_url(
     """Serve one quick start with the ``CASSANDRA_*`` variables pointing at the test's target."""
     monkeypatch.setenv("CASSANDRA_CONTACT_POINTS", ",".join(cassandra_config.contact_points))
     monkeypatch.setenv("CASSANDRA_PORT", str(cassandra_config.port))
-    app = run_as_module(quick_starts()[request.param], "readme_quick_start")["app"]
+    app = run_as_module(quick_starts()[request.param], "readme_quick_start", monkeypatch)["app"]
     with QUICK_START_SERVERS[request.param](app) as url:
         yield url
 
