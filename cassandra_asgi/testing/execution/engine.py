@@ -7,12 +7,11 @@ text and keyspace and per prepared id, and throws plans away when the schema epo
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..errors import AlreadyExists, ConfigurationProblem, Invalid, Unauthorized, Unprepared
+from ..errors import Invalid, Unauthorized, Unprepared
 from ..language import cql
 from ..wire.frames import QueryParameters, Unset
 from ..wire.results import (
@@ -23,17 +22,13 @@ from ..wire.results import (
     schema_change_event,
     set_keyspace_body,
 )
+from .ddl import execute_ddl, named_keyspace
 from .plans import Bound, Plan, WritePlan, lwt_result, new_bound, plan_statement
-from .store import Keyspace, Store, Table
-from .system import SystemTables, build_table
+from .store import Store, Table
+from .system import SystemTables
 
 __all__ = ["Engine", "SessionState"]
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,48}$")
-_STRATEGIES = {
-    "simplestrategy": "org.apache.cassandra.locator.SimpleStrategy",
-    "networktopologystrategy": "org.apache.cassandra.locator.NetworkTopologyStrategy",
-}
 Values = Sequence[bytes | Unset | None]
 
 
@@ -191,7 +186,7 @@ class Engine:
         return plan_statement(stmt, table, bound)
 
     def _table(self, keyspace: str | None, name: str) -> Table:
-        keyspace = _named_keyspace(keyspace)
+        keyspace = named_keyspace(keyspace)
         ks = self.store.keyspaces.get(keyspace)
         if ks is None:
             raise Invalid(f"Keyspace {keyspace} does not exist")
@@ -214,110 +209,22 @@ class Engine:
                 raise Invalid(f"Keyspace '{stmt.keyspace}' does not exist")
             session.keyspace = stmt.keyspace
             return set_keyspace_body(stmt.keyspace)
-        if isinstance(stmt, cql.CreateKeyspace):
-            return self._create_keyspace(stmt)
-        if isinstance(stmt, cql.DropKeyspace):
-            return self._drop_keyspace(stmt)
-        if isinstance(stmt, cql.CreateTable):
-            return self._create_table(stmt, session)
-        if isinstance(stmt, cql.DropTable):
-            return self._drop_table(stmt, session)
         if isinstance(stmt, cql.Truncate):
             table = self._table(stmt.keyspace or session.keyspace, stmt.name)
             if table.read_only:
                 raise Unauthorized(f"{table.keyspace} keyspace is not user-modifiable")
             table.truncate()
             return VOID
-        raise cql.Unsupported(type(stmt).__name__)
-
-    def _create_keyspace(self, stmt: cql.CreateKeyspace) -> bytes:
-        if not _NAME_RE.match(stmt.name):
-            raise Invalid(
-                "Keyspace name must not be empty, more than 48 characters long, or "
-                f'contain non-alphanumeric-underscore characters (got "{stmt.name}")'
-            )
-        replication = dict(stmt.replication)
-        strategy = replication.get("class")
-        if strategy is None:
-            raise ConfigurationProblem("Missing replication strategy class")
-        short = strategy.rsplit(".", 1)[-1].lower()
-        if short not in _STRATEGIES:
-            raise ConfigurationProblem(f"Unable to find replication strategy class '{strategy}'")
-        replication["class"] = _STRATEGIES[short]
-        if short == "simplestrategy":
-            factor = replication.get("replication_factor")
-            if factor is None:
-                raise ConfigurationProblem(
-                    "SimpleStrategy requires a replication_factor strategy option."
-                )
-            if not factor.isdigit():
-                raise ConfigurationProblem(
-                    f"Replication factor must be non-negative; found {factor}"
-                )
-            extra = sorted(set(replication) - {"class", "replication_factor"})
-            if extra:
-                raise ConfigurationProblem(
-                    f"Unrecognized strategy option {{{extra[0]}}} passed to SimpleStrategy "
-                    f"for keyspace {stmt.name}"
-                )
-        if stmt.name in self.store.keyspaces:
-            if stmt.if_not_exists:
-                return VOID
-            raise AlreadyExists(stmt.name, "")
-        self.store.keyspaces[stmt.name] = Keyspace(stmt.name, replication, stmt.durable_writes)
-        return self._schema_changed("CREATED", "KEYSPACE", stmt.name, None)
-
-    def _drop_keyspace(self, stmt: cql.DropKeyspace) -> bytes:
-        keyspace = self.store.keyspaces.get(stmt.name)
-        if keyspace is None:
-            if stmt.if_exists:
-                return VOID
-            raise Invalid(f"Cannot drop non existing keyspace '{stmt.name}'.")
-        if keyspace.read_only:
-            raise Unauthorized(f"{stmt.name} keyspace is not user-modifiable")
-        del self.store.keyspaces[stmt.name]
-        self._forget_prepared(stmt.name, None)
-        return self._schema_changed("DROPPED", "KEYSPACE", stmt.name, None)
-
-    def _create_table(self, stmt: cql.CreateTable, session: SessionState) -> bytes:
-        ks_name = _named_keyspace(stmt.keyspace or session.keyspace)
-        keyspace = self.store.keyspaces.get(ks_name)
-        if keyspace is None:
-            raise Invalid(f"Keyspace {ks_name} doesn't exist")
-        if keyspace.read_only:
-            raise Unauthorized(f"{ks_name} keyspace is not user-modifiable")
-        if not _NAME_RE.match(stmt.name):
-            raise Invalid(
-                "Table name must not be empty, more than 48 characters long, or "
-                f'contain non-alphanumeric-underscore characters (got "{stmt.name}")'
-            )
-        table = build_table(ks_name, _copy_create(stmt))
-        if stmt.name in keyspace.tables:
-            if stmt.if_not_exists:
-                return VOID
-            raise AlreadyExists(ks_name, stmt.name)
-        keyspace.tables[stmt.name] = table
-        return self._schema_changed("CREATED", "TABLE", ks_name, stmt.name)
-
-    def _drop_table(self, stmt: cql.DropTable, session: SessionState) -> bytes:
-        ks_name = _named_keyspace(stmt.keyspace or session.keyspace)
-        keyspace = self.store.keyspaces.get(ks_name)
-        if keyspace is None:
-            if stmt.if_exists:
-                return VOID
-            raise Invalid(f"Keyspace {ks_name} does not exist")
-        if keyspace.read_only:
-            raise Unauthorized(f"{ks_name} keyspace is not user-modifiable")
-        if stmt.name not in keyspace.tables:
-            if stmt.if_exists:
-                return VOID
-            raise Invalid(f"Cannot drop non existing table '{stmt.name}' in keyspace '{ks_name}'.")
-        del keyspace.tables[stmt.name]
-        self._forget_prepared(ks_name, stmt.name)
-        return self._schema_changed("DROPPED", "TABLE", ks_name, stmt.name)
+        change = execute_ddl(self.store, stmt, session.keyspace)
+        if change is None:
+            return VOID
+        if change.invalidates is not None:
+            self._forget_prepared(*change.invalidates)
+        return self._schema_changed(change.change, change.target, change.keyspace, change.name)
 
     def _forget_prepared(self, keyspace: str, table: str | None) -> None:
-        """Like Cassandra, dropping a table invalidates its prepared statements."""
+        """Like Cassandra, dropping or altering a table invalidates its prepared statements:
+        the driver gets Unprepared and re-prepares, learning the new result metadata."""
         for statement_id, entry in list(self.prepared.items()):
             plan = entry.plan
             target = plan.table if plan is not None else None
@@ -328,28 +235,13 @@ class Engine:
             ):
                 del self.prepared[statement_id]
 
-    def _schema_changed(self, change: str, target: str, keyspace: str, table: str | None) -> bytes:
+    def _schema_changed(self, change: str, target: str, keyspace: str, name: str | None) -> bytes:
         self.system.schema_changed()
         self._plans.clear()
-        event = schema_change_event(change, target, keyspace, table)
+        event = schema_change_event(change, target, keyspace, name)
         for listener in list(self.schema_listeners):
             listener(event)
-        return schema_change_body(change, target, keyspace, table)
-
-
-def _copy_create(stmt: cql.CreateTable) -> cql.CreateTable:
-    """build_table consumes options; parsed statements are cached and must stay intact."""
-    copy = cql.CreateTable(
-        keyspace=stmt.keyspace,
-        name=stmt.name,
-        if_not_exists=stmt.if_not_exists,
-        columns=list(stmt.columns),
-        partition_key=list(stmt.partition_key),
-        clustering=list(stmt.clustering),
-        descending=set(stmt.descending),
-        options=dict(stmt.options),
-    )
-    return copy
+        return schema_change_body(change, target, keyspace, name)
 
 
 def _order_values(bound: Bound, count: int, params: QueryParameters) -> Values:
@@ -394,13 +286,3 @@ def _run_batch(plans: list[tuple[Plan, Values]]) -> bytes:
         assert isinstance(plan, WritePlan)
         plan.apply(values, now)
     return lwt_result(first_plan.table, True, [], [])
-
-
-def _named_keyspace(name: str | None) -> str:
-    """The keyspace a statement targets, or Cassandra's error when it names none."""
-    if name is None:
-        raise Invalid(
-            "No keyspace has been specified. USE a keyspace, or explicitly specify "
-            "keyspace.tablename"
-        )
-    return name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import time
 from bisect import bisect_left, bisect_right
@@ -14,6 +15,7 @@ from cassandra.murmur3 import murmur3
 
 from ..errors import Invalid
 from ..language import cql
+from ..language.types import quote_identifier
 from ..wire.frames import Unset
 from ..wire.results import ColumnSpec, RowsMetadata, rows_body
 from .binding import (
@@ -28,6 +30,8 @@ from .binding import (
     int_value,
     required_value,
 )
+from .functions import to_json
+from .selectors import Output, compile_output
 from .store import Column, Partition, Row, Table, routing_key
 from .where import pk_indexes, plan_where
 
@@ -35,6 +39,7 @@ __all__ = ["SelectPlan"]
 
 _INT = struct.Struct(">i")
 _BIGINT_TYPE = cqltypes.LongType
+_TEXT = cqltypes.VarcharType
 
 
 class _Getter:
@@ -114,11 +119,13 @@ class SelectPlan(Plan):
         )
         self.count = False
         self.distinct = stmt.distinct
-        columns: list[Column] = []
+        self.json = stmt.json
+        outputs: list[Output] = []
         names: list[str] = []
         if stmt.star:
-            columns = list(table.star_columns)
-            names = [c.name for c in columns]
+            for column in table.star_columns:
+                outputs.append(compile_output(planner, cql.ColumnRef(column.name)))
+                names.append(column.name)
         else:
             for selector in stmt.selectors:
                 if selector.count:
@@ -127,27 +134,34 @@ class SelectPlan(Plan):
                     self.count = True
                     names.append(selector.alias or "count")
                 else:
-                    assert selector.column is not None
-                    columns.append(planner.column(selector.column))
-                    names.append(selector.alias or selector.column)
+                    outputs.append(compile_output(planner, selector.expr))
+                    names.append(selector.alias or outputs[-1].name)
         if self.distinct:
-            for column in columns:
-                if column.kind not in ("partition_key", "static"):
+            for output in outputs:
+                if output.column is None or output.column.kind not in ("partition_key", "static"):
                     raise Invalid(
                         "SELECT DISTINCT queries must only request partition key columns "
-                        f"and/or static columns (not {column.name})"
+                        f"and/or static columns (not {output.name})"
                     )
         if self.count:
             self.result = RowsMetadata(
                 [ColumnSpec(table.keyspace, table.name, names[0], _BIGINT_TYPE)]
             )
+            self._unpartitioned_aggregate = not self.where.partition
+        elif self.json:
+            self.result = RowsMetadata([ColumnSpec(table.keyspace, table.name, "[json]", _TEXT)])
         else:
             self.result = RowsMetadata(
                 [
-                    ColumnSpec(table.keyspace, table.name, n, c.cql_type)
-                    for n, c in zip(names, columns, strict=True)
+                    ColumnSpec(table.keyspace, table.name, n, o.cql_type)
+                    for n, o in zip(names, outputs, strict=True)
                 ]
             )
+        self.outputs = outputs
+        self._json_keys = [json.dumps(quote_identifier(n)) for n in names]
+        # plain columns are copied from the row directly; anything else goes through getters
+        self.plain = all(o.column is not None for o in outputs) and not self.json
+        columns = [o.column for o in outputs if o.column is not None]
         self.getters = [
             _Getter(
                 {"partition_key": 0, "clustering": 1, "regular": 2, "static": 3}[c.kind],
@@ -240,6 +254,15 @@ class SelectPlan(Plan):
     def _row(
         self, partition: Partition, ck: tuple[bytes, ...] | None, row: Row | None, now: float
     ) -> list[bytes | None]:
+        if not self.plain:
+            values = [output.get(partition, ck, row, now) for output in self.outputs]
+            if not self.json:
+                return values
+            entries = [
+                f"{key}: {to_json(output.cql_type, value)}"
+                for key, output, value in zip(self._json_keys, self.outputs, values, strict=True)
+            ]
+            return [("{" + ", ".join(entries) + "}").encode("utf-8")]
         out: list[bytes | None] = []
         cells = row.live_cells(now) if row is not None else {}
         static: dict[str, bytes] | None = None

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import Invalid
 from ..language import cql
-from ..language.types import compare_key
+from ..language.types import compare_key, contains_type
 from .binding import Bind, InSource, Planner, Source, Values, required_value
 from .store import Column, Table
 
@@ -210,6 +210,10 @@ def _filter(
     if rel.op == "IN":
         return column, "IN", planner.in_source(rel, column)
     assert rel.term is not None
+    if rel.op in ("<", "<=", ">", ">=") and contains_type(
+        column.cql_type, lambda t: t.typename == "duration"
+    ):
+        raise Invalid("Slice restrictions are not supported on duration columns")
     return column, rel.op, planner.source(rel.term, column.cql_type, column.name)
 
 

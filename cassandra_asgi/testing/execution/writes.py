@@ -10,12 +10,23 @@ from cassandra import cqltypes
 
 from ..errors import Invalid, Unauthorized
 from ..language import cql
-from ..language.types import PROTOCOL_VERSION, is_collection, normalize_collection
+from ..language.types import (
+    PROTOCOL_VERSION,
+    LiteralError,
+    is_collection,
+    is_frozen,
+    is_udt,
+    join_fields,
+    normalize_collection,
+    split_fields,
+    validate_value,
+)
 from ..wire.frames import Unset
 from ..wire.results import VOID, ColumnSpec, RowsMetadata, rows_body
 from .binding import (
     Bind,
     Bound,
+    Const,
     InSource,
     Plan,
     Planner,
@@ -32,6 +43,7 @@ from .where import pk_indexes, plan_where
 __all__ = ["DeletePlan", "InsertPlan", "UpdatePlan", "WritePlan", "lwt_result"]
 
 _INT = struct.Struct(">i")
+_BIGINT = struct.Struct(">q")
 _BOOL_TYPE = cqltypes.BooleanType
 _INT_TYPE = cqltypes.Int32Type
 _BIGINT_TYPE = cqltypes.LongType
@@ -46,6 +58,8 @@ class WritePlan(Plan):
     """INSERT, UPDATE and DELETE share key resolution, TTLs and lightweight transactions."""
 
     conditional = False
+    #: a write to a counter table (counter batches accept only these)
+    counter = False
 
     def apply(self, values: Values, now: float) -> None:
         raise NotImplementedError
@@ -91,14 +105,23 @@ def _validated(column: Column, value: bytes | None) -> bytes | None:
     if value is None:
         return None
     try:
-        column.cql_type.deserialize(value, PROTOCOL_VERSION)
-    except Exception:
+        validate_value(column.cql_type, value)
+    except LiteralError:
         raise Invalid(
             f"Invalid value for column {column.name} of type {column.type_text}"
         ) from None
     if is_collection(column.cql_type):
         return normalize_collection(column.cql_type, value)
     return value
+
+
+def _check_counter_write(table: Table, ttl: cql.Term | None, timestamp: cql.Term | None) -> None:
+    if not table.is_counter:
+        return
+    if ttl is not None:
+        raise Invalid("Cannot provide custom TTL for counter updates")
+    if timestamp is not None:
+        raise Invalid("Cannot provide custom timestamp for counter updates")
 
 
 def _ttl_deadline(ttl: int | None, now: float, table: Table | None = None) -> float | None:
@@ -116,6 +139,8 @@ def _ttl_deadline(ttl: int | None, now: float, table: Table | None = None) -> fl
 class InsertPlan(WritePlan):
     def __init__(self, table: Table, stmt: cql.Insert, bound: Bound) -> None:
         _check_writable(table)
+        if table.is_counter:
+            raise Invalid("INSERT statements are not allowed on counter tables, use UPDATE instead")
         self.table = table
         self.bound = bound
         planner = Planner(table, bound)
@@ -231,6 +256,8 @@ class _KeyedWrite(WritePlan):
             column = self.planner.column(condition.column)
             if column.kind in ("partition_key", "clustering"):
                 raise Invalid(f"PRIMARY KEY column '{column.name}' cannot have IF conditions")
+            if condition.op not in ("=", "!=", "IN") and column.cql_type.typename == "duration":
+                raise Invalid("Slice conditions are not supported on durations")
             if condition.op == "IN":
                 self.conditions.append((column, "IN", self.planner.in_source(condition, column)))
             else:
@@ -243,6 +270,9 @@ class _KeyedWrite(WritePlan):
                     )
                 )
         self.conditional = if_exists or bool(conditions)
+        self.counter = table.is_counter
+        if self.conditional and table.is_counter:
+            raise Invalid("Conditional updates are not supported on counter tables")
         if self.conditional and (
             not self.where.single_partition
             or not full_key
@@ -344,10 +374,46 @@ class UpdatePlan(_KeyedWrite):
                         f"Invalid operation ({column.name}[...] = ...) for non-map/list column "
                         f"{column.name}"
                     )
+            elif assignment.kind == "set_field":
+                field_name = assignment.field
+                assert field_name is not None
+                if not is_udt(cql_type):
+                    raise Invalid(
+                        f"Invalid operation ({column.name}.{field_name} = ...) for non-UDT "
+                        f"column {column.name}"
+                    )
+                if is_frozen(cql_type):
+                    raise Invalid(
+                        f"Invalid operation ({column.name}.{field_name} = ...) for frozen UDT "
+                        f"column {column.name}"
+                    )
+                if field_name not in cql_type.fieldnames:
+                    raise Invalid(
+                        f"UDT column {column.name} does not have a field named {field_name}"
+                    )
+                position = cql_type.fieldnames.index(field_name)
+                key_source = Const(_INT.pack(position))
+                value_source = self.planner.source(
+                    assignment.term, cql_type.subtypes[position], f"{column.name}.{field_name}"
+                )
+            elif cql_type.typename == "counter":
+                if assignment.kind not in ("add", "remove"):
+                    raise Invalid(
+                        f"Cannot set the value of counter column {column.name} (counters can "
+                        "only be incremented/decremented, not set)"
+                    )
+                value_source = self.planner.source(assignment.term, cql_type, column.name)
             elif assignment.kind in ("add", "prepend", "remove"):
                 if not is_collection(cql_type):
-                    raise cql.Unsupported(
-                        f"arithmetic on {column.type_text} column {column.name} (counters)"
+                    sign = "+" if assignment.kind != "remove" else "-"
+                    raise Invalid(
+                        f"Invalid operation ({column.name} = {column.name} {sign} ...) for non "
+                        f"counter column {column.name}"
+                    )
+                if is_frozen(cql_type):
+                    raise Invalid(
+                        f"Invalid operation ({column.name} = {column.name} + ...) for frozen "
+                        f"collection column {column.name}"
                     )
                 if assignment.kind == "prepend" and cql_type.typename != "list":
                     raise Invalid(f"Invalid operation (prepend) for non-list column {column.name}")
@@ -357,8 +423,14 @@ class UpdatePlan(_KeyedWrite):
                 else:
                     value_source = self.planner.source(assignment.term, cql_type, column.name)
             else:
+                if cql_type.typename == "counter":
+                    raise Invalid(
+                        f"Cannot set the value of counter column {column.name} (counters can "
+                        "only be incremented/decremented, not set)"
+                    )
                 value_source = self.planner.source(assignment.term, cql_type, column.name)
             self.assignments.append((column, assignment.kind, value_source, key_source))
+        _check_counter_write(table, stmt.ttl, stmt.timestamp)
         self.ttl = self.planner.int_source(stmt.ttl, "[ttl]")
         if stmt.timestamp is not None:
             self.planner.source(stmt.timestamp, _BIGINT_TYPE, "[timestamp]")
@@ -381,12 +453,54 @@ class UpdatePlan(_KeyedWrite):
                         continue
                     if kind == "set":
                         target.set_cell(column.name, _validated(column, value), deadline)
+                    elif column.cql_type.typename == "counter":
+                        current = target.live_cells(now).get(column.name)
+                        target.set_cell(column.name, _counter_update(kind, current, value), None)
+                    elif kind == "set_field":
+                        current = target.live_cells(now).get(column.name)
+                        assert isinstance(key_source, Const)
+                        assert key_source.value is not None
+                        position = _INT.unpack(key_source.value)[0]
+                        updated = _field_update(column, position, current, value)
+                        target.set_cell(column.name, updated, deadline)
                     else:
                         key = key_source.get(values) if key_source is not None else None
                         current = target.live_cells(now).get(column.name)
                         updated = _collection_update(column, kind, current, value, key)
                         target.set_cell(column.name, updated, deadline)
             table.cleanup(partition, cks or [], now)
+
+
+def _counter_update(kind: str, current: bytes | None, delta: bytes | None) -> bytes:
+    if delta is None:
+        raise Invalid("Invalid null value for counter increment/decrement")
+    if len(delta) != 8:
+        raise Invalid("Invalid value for a counter increment: expected an 8-byte bigint")
+    base = _BIGINT.unpack(current)[0] if current else 0
+    change = _BIGINT.unpack(delta)[0]
+    total = base + change if kind == "add" else base - change
+    total = (total + 2**63) % 2**64 - 2**63  # a counter wraps around like a Java long
+    return _BIGINT.pack(total)
+
+
+def _field_update(
+    column: Column, position: int, current: bytes | None, value: bytes | None
+) -> bytes | None:
+    """Set one field of a non-frozen UDT value; a value whose fields are all null is null."""
+    field_type = column.cql_type.subtypes[position]
+    if value is not None:
+        try:
+            validate_value(field_type, value)
+        except LiteralError:
+            raise Invalid(
+                f"Invalid value for field {column.cql_type.fieldnames[position]} of {column.name}"
+            ) from None
+    fields = split_fields(current) if current else []
+    fields.extend([None] * (len(column.cql_type.subtypes) - len(fields)))
+    fields[position] = value
+    if all(f is None for f in fields):
+        return None
+    return join_fields(fields)
 
 
 def _collection_update(
