@@ -19,7 +19,6 @@ from typing import Any
 
 from ..errors import BadCredentials, CQLError, ProtocolViolation, ServerFailure
 from ..execution.engine import Engine, SessionState
-from ..language.cql import Unsupported
 from ..wire.frames import (
     HEADER,
     MAX_BODY_LENGTH,
@@ -305,8 +304,6 @@ class _Connection(asyncio.Protocol):
         batch_type = reader.u8()
         if batch_type > 2:
             raise ProtocolViolation(f"Invalid BATCH type {batch_type}")
-        if batch_type == 2:
-            raise Unsupported("COUNTER BATCH")
         members: list[tuple[str | bytes, list[Any]]] = []
         for _ in range(reader.u16()):
             kind = reader.u8()
@@ -327,7 +324,8 @@ class _Connection(asyncio.Protocol):
             reader.u16()
         if flags & 0x20:
             reader.i64()
-        return self.server._engine.batch(members, self.session)
+        batch_kind = ("LOGGED", "UNLOGGED", "COUNTER")[batch_type]
+        return self.server._engine.batch(members, self.session, batch_kind)
 
     def push_event(self, body: bytes) -> None:
         transport = self.transport

@@ -53,9 +53,10 @@ class _Prepared:
 class _BatchPlan:
     """A ``BEGIN BATCH ... APPLY BATCH`` text: member plans sharing one marker numbering."""
 
-    def __init__(self, members: list[Plan], bound: Bound) -> None:
+    def __init__(self, members: list[Plan], bound: Bound, kind: str) -> None:
         self.members = members
         self.bound = bound
+        self.kind = kind
         self.result: RowsMetadata | None = None
         first = members[0] if members else None
         self.pk_indexes = first.pk_indexes if first is not None else []
@@ -126,8 +127,10 @@ class Engine:
         self,
         members: list[tuple[str | bytes, list[bytes | Unset | None]]],
         session: SessionState,
+        kind: str = "LOGGED",
     ) -> bytes:
-        """Run a BATCH message; members are (query text or prepared id, values)."""
+        """Run a BATCH message (``kind`` LOGGED, UNLOGGED or COUNTER); members are
+        (query text or prepared id, values)."""
         plans: list[tuple[Plan, Values]] = []
         for target, values in members:
             if isinstance(target, bytes):
@@ -150,6 +153,7 @@ class Engine:
                     "bound variables"
                 )
             plans.append((plan, values))
+        _check_batch_kind(kind, [plan for plan, _ in plans])
         return _run_batch(plans)
 
     # --- planning ------------------------------------------------------------------------
@@ -166,8 +170,11 @@ class Engine:
         plan: Plan | _BatchPlan
         if isinstance(stmt, cql.Batch):
             plan = _BatchPlan(
-                [self._plan_one(member, keyspace, bound) for member in stmt.statements], bound
+                [self._plan_one(member, keyspace, bound) for member in stmt.statements],
+                bound,
+                stmt.kind,
             )
+            _check_batch_kind(stmt.kind, plan.members)
         else:
             plan = self._plan_one(stmt, keyspace, bound)
         missing = [index for index, spec in enumerate(bound.specs) if spec is None]
@@ -259,6 +266,17 @@ def _order_values(bound: Bound, count: int, params: QueryParameters) -> Values:
     if len(values) != count:
         raise Invalid(f"There were {count} markers(?) in CQL but {len(values)} bound variables")
     return values
+
+
+def _check_batch_kind(kind: str, members: Sequence[Plan]) -> None:
+    """Cassandra's rules: counter updates go in COUNTER (or UNLOGGED) batches, alone."""
+    counters = [isinstance(p, WritePlan) and p.counter for p in members]
+    if kind == "COUNTER" and not all(counters):
+        raise Invalid("Cannot include non-counter statement in a counter batch")
+    if kind == "LOGGED" and any(counters):
+        raise Invalid("Cannot include a counter statement in a logged batch")
+    if any(counters) and not all(counters):
+        raise Invalid("Counter and non-counter mutations cannot exist in the same batch")
 
 
 def _run_batch(plans: list[tuple[Plan, Values]]) -> bytes:
