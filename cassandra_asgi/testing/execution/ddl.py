@@ -436,6 +436,8 @@ def _create_index(store: Store, stmt: cql.CreateIndex, current: str | None) -> S
                 "support only simple indexes"
             )
         target = "regular"
+    if column.kind == "static":
+        raise Invalid("Secondary indexes are not supported on static columns")
     if column.kind == "partition_key" and len(table.partition_key) == 1:
         raise Invalid(f"Cannot create secondary index on partition key column {column.name}")
     if table.is_counter:

@@ -15,7 +15,7 @@ from cassandra.murmur3 import murmur3
 
 from ..errors import Invalid
 from ..language import cql
-from ..language.types import quote_identifier
+from ..language.types import quote_identifier, split_collection
 from ..wire.frames import Unset
 from ..wire.results import ColumnSpec, RowsMetadata, rows_body
 from .binding import (
@@ -294,9 +294,18 @@ class SelectPlan(Plan):
             chosen: Iterable[Partition] = sorted(found.values(), key=lambda p: (p.token, p.key))
             if position is not None:
                 chosen = [p for p in chosen if (p.token, p.key) >= position]
+        elif self.where.token_range:
+            low, high = self.where.token_bounds(values)
+            if low > high:
+                return
+            start = (low, b"")
+            chosen = table.scan_from(start if position is None or position < start else position)
         else:
             chosen = table.scan_from(position)
+        high_token = self.where.token_bounds(values)[1] if self.where.token_range else None
         for partition in chosen:
+            if high_token is not None and partition.token > high_token:
+                return
             if resume is not None and resume.ck is None and partition.key == resume.key:
                 continue  # that partition was finished by the previous page
             yield partition
@@ -418,9 +427,23 @@ class SelectPlan(Plan):
                 expected = source.get(values)
                 if isinstance(expected, Unset):
                     raise Invalid(f"Invalid unset value for column {column.name}")
-                if not compare_values(op, actual, expected, column.cql_type):
+                if op in ("CONTAINS", "CONTAINS KEY"):
+                    if not _contains(column, op, actual, expected):
+                        return False
+                elif not compare_values(op, actual, expected, column.cql_type):
                     return False
         return True
+
+
+def _contains(column: Column, op: str, actual: bytes | None, expected: bytes | None) -> bool:
+    """``l CONTAINS v`` (a list or set element, a map value) and ``m CONTAINS KEY k``."""
+    if actual is None or expected is None:
+        return False
+    typename = column.cql_type.typename
+    elements = split_collection(actual, typename == "map")
+    if typename == "map":
+        elements = elements[0::2] if op == "CONTAINS KEY" else elements[1::2]
+    return expected in elements
 
 
 def _first(item: tuple[Any, tuple[bytes, ...]]) -> Any:
