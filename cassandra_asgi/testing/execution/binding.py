@@ -292,6 +292,12 @@ class Plan:
     bound: Bound
 
     def run(
-        self, values: Values, page_size: int, paging_state: bytes | None, skip_metadata: bool
+        self,
+        values: Values,
+        page_size: int,
+        paging_state: bytes | None,
+        skip_metadata: bool,
+        timestamp: int | None = None,
     ) -> bytes:
+        """``timestamp``: the client's default write timestamp (us), when it sent one."""
         raise NotImplementedError

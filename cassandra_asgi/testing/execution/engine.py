@@ -204,9 +204,11 @@ class Engine:
 
     def _run(self, plan: Plan | _BatchPlan, values: Values, params: QueryParameters) -> bytes:
         if isinstance(plan, _BatchPlan):
-            return _run_batch([(member, values) for member in plan.members])
+            return _run_batch([(member, values) for member in plan.members], params.timestamp)
         page_size = params.page_size
-        return plan.run(values, page_size, params.paging_state, params.skip_metadata)
+        return plan.run(
+            values, page_size, params.paging_state, params.skip_metadata, params.timestamp
+        )
 
     # --- schema statements ---------------------------------------------------------------
 
@@ -279,11 +281,11 @@ def _check_batch_kind(kind: str, members: Sequence[Plan]) -> None:
         raise Invalid("Counter and non-counter mutations cannot exist in the same batch")
 
 
-def _run_batch(plans: list[tuple[Plan, Values]]) -> bytes:
+def _run_batch(plans: list[tuple[Plan, Values]], timestamp: int | None = None) -> bytes:
     conditional = [(p, v) for p, v in plans if isinstance(p, WritePlan) and p.conditional]
     if not conditional:
         for plan, values in plans:
-            plan.run(values, -1, None, False)
+            plan.run(values, -1, None, False, timestamp)
         return VOID
     now = time.time()
     tables = {id(p.table) for p, _ in plans}
@@ -302,5 +304,5 @@ def _run_batch(plans: list[tuple[Plan, Values]]) -> bytes:
             return lwt_result(first_plan.table, False, columns, current)
     for plan, values in plans:
         assert isinstance(plan, WritePlan)
-        plan.apply(values, now)
+        plan.apply(values, now, plan.write_timestamp(values, now, timestamp))
     return lwt_result(first_plan.table, True, [], [])

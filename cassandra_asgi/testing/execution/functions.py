@@ -46,6 +46,7 @@ __all__ = [
     "Function",
     "cast_value",
     "from_json",
+    "json_field_name",
     "parse_json",
     "resolve_function",
     "to_json",
@@ -525,7 +526,7 @@ def _json_literal(cls: CQLType, value: Any) -> Any:
             raise LiteralError(f"Expected a map, but got a {type(value).__name__}: {value}")
         fields = UdtLiteral()
         for key, item in value.items():
-            name = _json_field_name(key)
+            name = json_field_name(key)
             if name not in cls.fieldnames:
                 raise LiteralError(
                     f"Unknown field '{name}' in value of user defined type {cls.typename}"
@@ -549,11 +550,8 @@ def _json_key(key: str) -> Any:
         return key
 
 
-def _json_field_name(key: str) -> str:
+def json_field_name(key: str) -> str:
     """JSON keys name columns and fields case-insensitively unless double-quoted."""
     if len(key) >= 2 and key.startswith('"') and key.endswith('"'):
         return key[1:-1].replace('""', '"')
     return key.lower()
-
-
-json_field_name = _json_field_name

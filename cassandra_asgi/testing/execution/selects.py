@@ -228,7 +228,12 @@ class SelectPlan(Plan):
         return reversed_flags[0]
 
     def run(
-        self, values: Values, page_size: int, paging_state: bytes | None, skip_metadata: bool
+        self,
+        values: Values,
+        page_size: int,
+        paging_state: bytes | None,
+        skip_metadata: bool,
+        timestamp: int | None = None,
     ) -> bytes:
         assert self.result is not None
         if self.fast and paging_state is None:

@@ -21,7 +21,7 @@ from ..language.types import (
     split_fields,
     validate_value,
 )
-from ..wire.frames import Unset
+from ..wire.frames import UNSET, Unset
 from ..wire.results import VOID, ColumnSpec, RowsMetadata, rows_body
 from .binding import (
     Bind,
@@ -37,6 +37,7 @@ from .binding import (
     int_value,
     required_value,
 )
+from .functions import from_json, json_field_name, parse_json
 from .store import Column, Table, routing_key
 from .where import pk_indexes, plan_where
 
@@ -45,6 +46,7 @@ __all__ = ["DeletePlan", "InsertPlan", "UpdatePlan", "WritePlan", "lwt_result"]
 _INT = struct.Struct(">i")
 _BIGINT = struct.Struct(">q")
 _BOOL_TYPE = cqltypes.BooleanType
+_TEXT_TYPE = cqltypes.VarcharType
 _INT_TYPE = cqltypes.Int32Type
 _BIGINT_TYPE = cqltypes.LongType
 _TRUE = b"\x01"
@@ -61,8 +63,21 @@ class WritePlan(Plan):
     #: a write to a counter table (counter batches accept only these)
     counter = False
 
-    def apply(self, values: Values, now: float) -> None:
+    #: USING TIMESTAMP, when the statement gives one
+    timestamp: Source | None = None
+
+    def apply(self, values: Values, now: float, timestamp: int) -> None:
         raise NotImplementedError
+
+    def write_timestamp(self, values: Values, now: float, default: int | None) -> int:
+        """USING TIMESTAMP, else the client's default timestamp, else the server's clock (us)."""
+        if self.timestamp is not None:
+            raw = self.timestamp.get(values)
+            if isinstance(raw, bytes) and len(raw) == 8:
+                return int(_BIGINT.unpack(raw)[0])
+        if default is not None:
+            return default
+        return int(now * 1_000_000)
 
     def partition_keys(self, values: Values) -> list[bytes]:
         """Serialized keys of the partitions written (a conditional batch needs just one)."""
@@ -75,15 +90,20 @@ class WritePlan(Plan):
         return True, [], []
 
     def run(
-        self, values: Values, page_size: int, paging_state: bytes | None, skip_metadata: bool
+        self,
+        values: Values,
+        page_size: int,
+        paging_state: bytes | None,
+        skip_metadata: bool,
+        timestamp: int | None = None,
     ) -> bytes:
         now = time.time()
         if not self.conditional:
-            self.apply(values, now)
+            self.apply(values, now, self.write_timestamp(values, now, timestamp))
             return VOID
         applied, columns, current = self.check(values, now)
         if applied:
-            self.apply(values, now)
+            self.apply(values, now, self.write_timestamp(values, now, timestamp))
         return lwt_result(self.table, applied, columns, current)
 
 
@@ -136,6 +156,53 @@ def _ttl_deadline(ttl: int | None, now: float, table: Table | None = None) -> fl
     return now + ttl
 
 
+class _JsonDocument:
+    """The JSON text of an INSERT JSON, parsed once per execution into column values."""
+
+    __slots__ = ("_last", "_parsed", "default_unset", "source", "table")
+
+    def __init__(self, table: Table, source: Source, default_unset: bool) -> None:
+        self.table = table
+        self.source = source
+        self.default_unset = default_unset
+        self._last: bytes | None = None
+        self._parsed: dict[str, bytes | None] = {}
+
+    def fields(self, values: Values) -> dict[str, bytes | None]:
+        raw = self.source.get(values)
+        if not isinstance(raw, bytes):
+            raise Invalid("Got null for INSERT JSON values")
+        if raw is not self._last:
+            document = parse_json(raw.decode("utf-8"))
+            if not isinstance(document, dict):
+                raise Invalid("Could not decode JSON string as a map: not a JSON object")
+            parsed: dict[str, bytes | None] = {}
+            for key, value in document.items():
+                name = json_field_name(key)
+                column = self.table.columns.get(name)
+                if column is None:
+                    raise Invalid(f"JSON values map contains unrecognized column: {name}")
+                parsed[name] = from_json(column.cql_type, value, f"column {name}")
+            self._last, self._parsed = raw, parsed
+        return self._parsed
+
+
+class _JsonField(Source):
+    """One column's value taken from an INSERT JSON document (null or unset when missing)."""
+
+    __slots__ = ("column", "document")
+
+    def __init__(self, document: _JsonDocument, column: Column) -> None:
+        self.document = document
+        self.column = column
+
+    def get(self, values: Values) -> bytes | Unset | None:
+        fields = self.document.fields(values)
+        if self.column.name in fields:
+            return fields[self.column.name]
+        return UNSET if self.document.default_unset else None
+
+
 class InsertPlan(WritePlan):
     def __init__(self, table: Table, stmt: cql.Insert, bound: Bound) -> None:
         _check_writable(table)
@@ -145,6 +212,11 @@ class InsertPlan(WritePlan):
         self.bound = bound
         planner = Planner(table, bound)
         self.assigned: list[tuple[Column, Source]] = []
+        if stmt.json is not None:
+            document = _JsonDocument(
+                table, planner.source(stmt.json, _TEXT_TYPE, "[json]"), stmt.json_default_unset
+            )
+            self.assigned = [(c, _JsonField(document, c)) for c in table.columns.values()]
         seen = set()
         for name, term in zip(stmt.columns, stmt.values, strict=True):
             column = planner.column(name)
@@ -164,7 +236,7 @@ class InsertPlan(WritePlan):
         self.cells = [(c, s) for c, s in self.assigned if c.kind in ("regular", "static")]
         self.ttl = planner.int_source(stmt.ttl, "[ttl]")
         if stmt.timestamp is not None:
-            planner.source(stmt.timestamp, _BIGINT_TYPE, "[timestamp]")
+            self.timestamp = planner.source(stmt.timestamp, _BIGINT_TYPE, "[timestamp]")
         self.conditional = stmt.if_not_exists
         self.pk_indexes = [s.index for s in self.pk_sources if isinstance(s, Bind)]
         if len(self.pk_indexes) != len(self.pk_sources):
@@ -199,7 +271,7 @@ class InsertPlan(WritePlan):
         specs = [ColumnSpec(table.keyspace, table.name, c.name, c.cql_type) for c in columns]
         return False, specs, [cell_value(c, partition, ck, row, now) for c in columns]
 
-    def apply(self, values: Values, now: float) -> None:
+    def apply(self, values: Values, now: float, timestamp: int) -> None:
         table = self.table
         assert table is not None
         parts, ck = self._key(values)
@@ -221,7 +293,7 @@ class InsertPlan(WritePlan):
         row.marker_expiry = deadline
         for column, value in updates:
             target = partition.static if column.kind == "static" else row
-            target.set_cell(column.name, value, deadline)
+            target.set_cell(column.name, value, deadline, timestamp)
         table.cleanup(partition, [ck], now)
 
 
@@ -433,9 +505,9 @@ class UpdatePlan(_KeyedWrite):
         _check_counter_write(table, stmt.ttl, stmt.timestamp)
         self.ttl = self.planner.int_source(stmt.ttl, "[ttl]")
         if stmt.timestamp is not None:
-            self.planner.source(stmt.timestamp, _BIGINT_TYPE, "[timestamp]")
+            self.timestamp = self.planner.source(stmt.timestamp, _BIGINT_TYPE, "[timestamp]")
 
-    def apply(self, values: Values, now: float) -> None:
+    def apply(self, values: Values, now: float, timestamp: int) -> None:
         table = self.table
         assert table is not None
         deadline = _ttl_deadline(int_value(self.ttl, values, "TTL"), now, table)
@@ -452,22 +524,23 @@ class UpdatePlan(_KeyedWrite):
                     if isinstance(value, Unset):
                         continue
                     if kind == "set":
-                        target.set_cell(column.name, _validated(column, value), deadline)
+                        target.set_cell(column.name, _validated(column, value), deadline, timestamp)
                     elif column.cql_type.typename == "counter":
                         current = target.live_cells(now).get(column.name)
-                        target.set_cell(column.name, _counter_update(kind, current, value), None)
+                        total = _counter_update(kind, current, value)
+                        target.set_cell(column.name, total, None, timestamp)
                     elif kind == "set_field":
                         current = target.live_cells(now).get(column.name)
                         assert isinstance(key_source, Const)
                         assert key_source.value is not None
                         position = _INT.unpack(key_source.value)[0]
                         updated = _field_update(column, position, current, value)
-                        target.set_cell(column.name, updated, deadline)
+                        target.set_cell(column.name, updated, deadline, timestamp)
                     else:
                         key = key_source.get(values) if key_source is not None else None
                         current = target.live_cells(now).get(column.name)
                         updated = _collection_update(column, kind, current, value, key)
-                        target.set_cell(column.name, updated, deadline)
+                        target.set_cell(column.name, updated, deadline, timestamp)
             table.cleanup(partition, cks or [], now)
 
 
@@ -590,9 +663,9 @@ class DeletePlan(_KeyedWrite):
         ):
             raise Invalid("Range deletions are not supported for specific columns")
         if stmt.timestamp is not None:
-            self.planner.source(stmt.timestamp, _BIGINT_TYPE, "[timestamp]")
+            self.timestamp = self.planner.source(stmt.timestamp, _BIGINT_TYPE, "[timestamp]")
 
-    def apply(self, values: Values, now: float) -> None:
+    def apply(self, values: Values, now: float, timestamp: int) -> None:
         table = self.table
         assert table is not None
         matcher = None if self.full_key else self.where.row_matcher(values, table)
