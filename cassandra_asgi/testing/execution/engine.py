@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from cassandra import ConsistencyLevel
+
 from ..errors import Invalid, Unauthorized, Unprepared
 from ..language import cql
 from ..wire.frames import QueryParameters, Unset
@@ -18,14 +20,16 @@ from ..wire.results import (
     VOID,
     RowsMetadata,
     prepared_body,
+    response_envelope,
     schema_change_body,
     schema_change_event,
     set_keyspace_body,
 )
 from .ddl import execute_ddl, named_keyspace
 from .plans import Bound, Plan, WritePlan, lwt_result, new_bound, plan_statement
+from .selects import SelectPlan
 from .store import Store, Table
-from .system import SystemTables
+from .system import SystemTables, Trace
 
 __all__ = ["Engine", "SessionState"]
 
@@ -33,12 +37,37 @@ Values = Sequence[bytes | Unset | None]
 
 
 class SessionState:
-    """Per-connection state: the keyspace chosen with USE."""
+    """Per-connection state: the keyspace chosen with USE, the client's address, and what the
+    request being answered asked for (tracing) or produced (a trace id, client warnings).
 
-    __slots__ = ("keyspace",)
+    Requests of one connection are answered one at a time on the server's loop, so the
+    per-request fields are set by ``begin_request`` and read back by ``response_envelope``.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("client", "keyspace", "trace_id", "tracing", "warnings")
+
+    def __init__(self, client: str = "127.0.0.1") -> None:
         self.keyspace: str | None = None
+        self.client = client
+        self.tracing = False
+        self.trace_id: bytes | None = None
+        self.warnings: list[str] | None = None
+
+    def begin_request(self, tracing: bool) -> None:
+        self.tracing = tracing
+        self.trace_id = None
+        self.warnings = None
+
+    def warn(self, message: str) -> None:
+        if self.warnings is None:
+            self.warnings = []
+        self.warnings.append(message)
+
+    def response_envelope(self, body: bytes, protocol_version: int) -> tuple[int, bytes]:
+        """Frame flags and body: the trace id and the warnings go in front of the result."""
+        if self.trace_id is None and self.warnings is None:
+            return 0, body
+        return response_envelope(body, self.trace_id, self.warnings, protocol_version)
 
 
 @dataclass(slots=True)
@@ -75,16 +104,31 @@ class Engine:
     # --- entry points --------------------------------------------------------------------
 
     def query(self, text: str, params: QueryParameters, session: SessionState) -> bytes:
+        trace = self._start_trace(session)
+        if trace is not None:
+            trace.event(f"Parsing {text}")
         stmt = cql.parse(text)
         if isinstance(stmt, cql.Select | cql.Insert | cql.Update | cql.Delete | cql.Batch):
             plan = self._cached_plan(text, stmt, session.keyspace)
             values = _order_values(plan.bound, stmt.marker_count, params)
-            return self._run(plan, values, params)
-        if stmt.marker_count:
+            body = self._run(plan, values, params, session, trace)
+        elif stmt.marker_count:
             raise Invalid("Bind markers are not allowed in this statement")
-        return self._schema_statement(stmt, session)
+        else:
+            body = self._schema_statement(stmt, session)
+        if trace is not None:
+            self._finish_trace(trace, session, "QUERY", "Execute CQL3 query", text, params)
+        return body
 
     def prepare(self, text: str, session: SessionState, protocol_version: int) -> bytes:
+        trace = self._start_trace(session)
+        body = self._prepare(text, session, protocol_version)
+        if trace is not None:
+            trace.event(f"Preparing {text}")
+            self._finish_trace(trace, session, "PREPARE", "Preparing CQL3 query", text, None)
+        return body
+
+    def _prepare(self, text: str, session: SessionState, protocol_version: int) -> bytes:
         stmt = cql.parse(text)
         statement_id = hashlib.md5(((session.keyspace or "") + text).encode("utf-8")).digest()
         plan: Plan | _BatchPlan | None = None
@@ -101,6 +145,16 @@ class Engine:
         entry = self.prepared.get(statement_id)
         if entry is None:
             raise Unprepared(statement_id)
+        trace = self._start_trace(session)
+        body = self._execute(entry, params, session, trace)
+        if trace is not None:
+            request = "Execute CQL3 prepared query"
+            self._finish_trace(trace, session, "EXECUTE", request, entry.text, params)
+        return body
+
+    def _execute(
+        self, entry: _Prepared, params: QueryParameters, session: SessionState, trace: Trace | None
+    ) -> bytes:
         plan = entry.plan
         if plan is None:
             return self._schema_statement(entry.statement, session)
@@ -117,7 +171,7 @@ class Engine:
                 f"There were {entry.statement.marker_count} markers(?) in CQL but "
                 f"{len(values)} bound variables"
             )
-        return self._run(plan, values, params)
+        return self._run(plan, values, params, session, trace)
 
     def statement_text(self, statement_id: bytes) -> str | None:
         entry = self.prepared.get(statement_id)
@@ -131,6 +185,7 @@ class Engine:
     ) -> bytes:
         """Run a BATCH message (``kind`` LOGGED, UNLOGGED or COUNTER); members are
         (query text or prepared id, values)."""
+        trace = self._start_trace(session)
         plans: list[tuple[Plan, Values]] = []
         for target, values in members:
             if isinstance(target, bytes):
@@ -154,7 +209,43 @@ class Engine:
                 )
             plans.append((plan, values))
         _check_batch_kind(kind, [plan for plan, _ in plans])
-        return _run_batch(plans)
+        _check_batch_size(kind, plans, session)
+        body = _run_batch(plans)
+        if trace is not None:
+            _trace_writes(trace, [plan for plan, _ in plans])
+            self._finish_trace(trace, session, "BATCH", "Execute batch of CQL3 queries", None, None)
+        return body
+
+    # --- tracing -------------------------------------------------------------------------
+
+    def _start_trace(self, session: SessionState) -> Trace | None:
+        if not session.tracing:
+            return None
+        trace = Trace()
+        session.trace_id = trace.session_id.bytes
+        return trace
+
+    def _finish_trace(
+        self,
+        trace: Trace,
+        session: SessionState,
+        command: str,
+        request: str,
+        query: str | None,
+        params: QueryParameters | None,
+    ) -> None:
+        parameters = {}
+        if params is not None:
+            parameters["consistency_level"] = _CONSISTENCY_NAMES.get(params.consistency, "ONE")
+            if params.page_size > 0:
+                parameters["page_size"] = str(params.page_size)
+            if params.serial_consistency is not None:
+                parameters["serial_consistency_level"] = _CONSISTENCY_NAMES.get(
+                    params.serial_consistency, "SERIAL"
+                )
+        if query is not None:
+            parameters["query"] = query
+        self.system.record_trace(trace, session.client, command, request, parameters)
 
     # --- planning ------------------------------------------------------------------------
 
@@ -202,9 +293,28 @@ class Engine:
             raise Invalid(f"unconfigured table {name}")
         return table
 
-    def _run(self, plan: Plan | _BatchPlan, values: Values, params: QueryParameters) -> bytes:
+    def _run(
+        self,
+        plan: Plan | _BatchPlan,
+        values: Values,
+        params: QueryParameters,
+        session: SessionState,
+        trace: Trace | None,
+    ) -> bytes:
         if isinstance(plan, _BatchPlan):
-            return _run_batch([(member, values) for member in plan.members], params.timestamp)
+            members = [(member, values) for member in plan.members]
+            _check_batch_size(plan.kind, members, session)
+            body = _run_batch(members, params.timestamp)
+            if trace is not None:
+                _trace_writes(trace, plan.members)
+            return body
+        if isinstance(plan, SelectPlan):
+            if plan.count:
+                _warn_aggregate(plan, session)
+            if trace is not None:
+                _trace_read(trace, plan)
+        elif trace is not None:
+            _trace_writes(trace, [plan])
         page_size = params.page_size
         return plan.run(
             values, page_size, params.paging_state, params.skip_metadata, params.timestamp
@@ -268,6 +378,69 @@ def _order_values(bound: Bound, count: int, params: QueryParameters) -> Values:
     if len(values) != count:
         raise Invalid(f"There were {count} markers(?) in CQL but {len(values)} bound variables")
     return values
+
+
+#: cassandra.yaml defaults: batch_size_warn_threshold_in_kb, batch_size_fail_threshold_in_kb,
+#: unlogged_batch_across_partitions_warn_threshold
+BATCH_SIZE_WARN_THRESHOLD = 5 * 1024
+BATCH_SIZE_FAIL_THRESHOLD = 50 * 1024
+UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD = 10
+_CONSISTENCY_NAMES = {code: name for name, code in ConsistencyLevel.name_to_value.items()}
+
+
+def _check_batch_size(
+    kind: str, plans: Sequence[tuple[Plan, Values]], session: SessionState
+) -> None:
+    """Cassandra's batch guards: a warning past 5 KiB of data (an error past 50 KiB) for a
+    batch spanning several partitions, and one for an unlogged batch over many partitions."""
+    writes = [(p, v) for p, v in plans if isinstance(p, WritePlan)]
+    partitions = {
+        (p.table.keyspace, key) for p, v in writes if p.table for key in p.partition_keys(v)
+    }
+    tables = sorted({f"{p.table.keyspace}.{p.table.name}" for p, _ in writes if p.table})
+    names = "[" + ", ".join(tables) + "]"
+    if len(partitions) > 1:
+        size = sum(p.data_size(v) for p, v in writes)
+        if size > BATCH_SIZE_FAIL_THRESHOLD:
+            raise Invalid("Batch too large")
+        if size > BATCH_SIZE_WARN_THRESHOLD:
+            session.warn(
+                f"Batch for {names} is of size {size}, exceeding specified threshold of "
+                f"{BATCH_SIZE_WARN_THRESHOLD} by {size - BATCH_SIZE_WARN_THRESHOLD}."
+            )
+    if kind == "UNLOGGED" and len(partitions) > UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD:
+        plural = "s" if len(tables) > 1 else ""
+        session.warn(
+            f"Unlogged batch covering {len(partitions)} partitions detected against table"
+            f"{plural} {names}. You should use a logged batch for atomicity, or asynchronous "
+            "writes for performance."
+        )
+
+
+def _warn_aggregate(plan: SelectPlan, session: SessionState) -> None:
+    if not plan.where.partition:
+        session.warn("Aggregation query used without partition key")
+    elif not plan.where.single_partition:
+        session.warn("Aggregation query used on multiple partition keys (IN restriction)")
+
+
+def _trace_read(trace: Trace, plan: SelectPlan) -> None:
+    table = plan.table
+    assert table is not None
+    if plan.where.single_partition:
+        trace.event(f"Executing single-partition query on {table.name}")
+        trace.event("Acquiring sstable references")
+        trace.event("Merged data from memtables and 0 sstables")
+    else:
+        trace.event("Computing ranges to query")
+        trace.event("Submitting range requests on 1 ranges with a concurrency of 1")
+    trace.event("Read rows from the in-memory store")
+
+
+def _trace_writes(trace: Trace, plans: Sequence[Plan]) -> None:
+    trace.event("Determining replicas for mutation")
+    for table in dict.fromkeys(p.table.name for p in plans if p.table is not None):
+        trace.event(f"Adding to {table} memtable")
 
 
 def _check_batch_kind(kind: str, members: Sequence[Plan]) -> None:

@@ -8,6 +8,7 @@ claims Cassandra 3.11 so the driver uses its ``system_schema`` parser (SchemaPar
 from __future__ import annotations
 
 import decimal
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -33,6 +34,7 @@ from .store import Column, Keyspace, Row, Store, Table
 __all__ = [
     "RELEASE_VERSION",
     "SystemTables",
+    "Trace",
     "build_table",
     "check_counter_columns",
     "column_type",
@@ -327,6 +329,24 @@ def raise_invalid(message: str) -> NoReturn:
     raise Invalid(message)
 
 
+class Trace:
+    """One traced request: its session id and the events seen so far (for system_traces)."""
+
+    __slots__ = ("_clock", "events", "session_id", "started")
+
+    def __init__(self) -> None:
+        self.session_id = uuid.uuid1()
+        self.started = time.time()
+        self._clock = time.perf_counter()
+        self.events: list[tuple[uuid.UUID, str, int]] = []
+
+    def elapsed_us(self) -> int:
+        return int((time.perf_counter() - self._clock) * 1_000_000)
+
+    def event(self, activity: str) -> None:
+        self.events.append((uuid.uuid1(), activity, self.elapsed_us()))
+
+
 class SystemTables:
     """Owns the system keyspaces' contents and the node's identity."""
 
@@ -460,6 +480,38 @@ class SystemTables:
                             "type": column.type_text,
                         },
                     )
+
+    def record_trace(
+        self, trace: Trace, client: str, command: str, request: str, parameters: dict[str, str]
+    ) -> None:
+        """Write a finished trace to system_traces.sessions and events, as a node does."""
+        trace.event("Request complete")
+        _put(
+            self._table("system_traces", "sessions"),
+            {
+                "session_id": trace.session_id,
+                "client": client,
+                "command": command,
+                "coordinator": self.address,
+                "duration": trace.elapsed_us(),
+                "parameters": parameters,
+                "request": request,
+                "started_at": int(trace.started * 1000),
+            },
+        )
+        events = self._table("system_traces", "events")
+        for event_id, activity, elapsed in trace.events:
+            _put(
+                events,
+                {
+                    "session_id": trace.session_id,
+                    "event_id": event_id,
+                    "activity": activity,
+                    "source": self.address,
+                    "source_elapsed": elapsed,
+                    "thread": "Native-Transport-Requests-1",
+                },
+            )
 
     def _table(self, keyspace: str, name: str) -> Table:
         table = self.store.table(keyspace, name)

@@ -83,6 +83,19 @@ class WritePlan(Plan):
         """Serialized keys of the partitions written (a conditional batch needs just one)."""
         raise NotImplementedError
 
+    #: where the written values come from (keys and cells), for data_size
+    value_sources: list[Source]
+
+    def data_size(self, values: Values) -> int:
+        """About the size Cassandra counts for the batch size guard: the key and cell bytes,
+        plus 8 bytes of timestamp for each cell and for the row."""
+        size = 8
+        for source in self.value_sources:
+            value = source.get(values)
+            if isinstance(value, bytes):
+                size += len(value) + 8
+        return size
+
     def check(
         self, values: Values, now: float
     ) -> tuple[bool, list[ColumnSpec], list[bytes | None]]:
@@ -234,6 +247,7 @@ class InsertPlan(WritePlan):
         self.pk_sources = [by_name[c.name] for c in table.partition_key]
         self.ck_sources = [by_name[c.name] for c in table.clustering]
         self.cells = [(c, s) for c, s in self.assigned if c.kind in ("regular", "static")]
+        self.value_sources = [s for _, s in self.assigned]
         self.ttl = planner.int_source(stmt.ttl, "[ttl]")
         if stmt.timestamp is not None:
             self.timestamp = planner.source(stmt.timestamp, _BIGINT_TYPE, "[timestamp]")
@@ -355,6 +369,9 @@ class _KeyedWrite(WritePlan):
                 "conditional updates"
             )
         self.pk_indexes = pk_indexes(self.where, table)
+        self.value_sources = [
+            s for s in [*self.where.partition, *self.where.clustering_eq] if isinstance(s, Source)
+        ]
 
     def partition_keys(self, values: Values) -> list[bytes]:
         assert self.table is not None
@@ -502,6 +519,7 @@ class UpdatePlan(_KeyedWrite):
                     )
                 value_source = self.planner.source(assignment.term, cql_type, column.name)
             self.assignments.append((column, assignment.kind, value_source, key_source))
+            self.value_sources.append(value_source)
         _check_counter_write(table, stmt.ttl, stmt.timestamp)
         self.ttl = self.planner.int_source(stmt.ttl, "[ttl]")
         if stmt.timestamp is not None:
