@@ -51,3 +51,9 @@ def test_short_compaction_class_is_qualified(session: Session, keyspace: str) ->
     )
     compaction = dict(_options(session, keyspace, "levelled").compaction)
     assert compaction["class"] == "org.apache.cassandra.db.compaction.LeveledCompactionStrategy"
+
+
+def test_a_trailing_comma_in_the_column_list_is_accepted(session: Session) -> None:
+    session.execute("CREATE TABLE trailing (k int PRIMARY KEY, v int,)")
+    session.execute("INSERT INTO trailing (k, v) VALUES (1, 2)")
+    assert session.execute("SELECT v FROM trailing WHERE k = 1").one().v == 2

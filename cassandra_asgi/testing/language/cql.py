@@ -726,8 +726,8 @@ class Parser:
                     if stmt.partition_key:
                         raise Invalid("Multiple PRIMARY KEYs specified (exactly one required)")
                     stmt.partition_key = [name]
-            if not self.accept_op(","):
-                break
+            if not self.accept_op(",") or self.at_op(")"):
+                break  # Cassandra accepts a trailing comma before the closing parenthesis
         self.expect_op(")")
         if self.accept_word("with"):
             self.table_options(stmt.options, stmt.descending)
@@ -777,6 +777,8 @@ class Parser:
 
     def type_text(self) -> str:
         """A type as text for ``types.parse_type``: names lower-cased unless quoted."""
+        if self.tok.kind == "string":
+            return self.advance().text  # a custom type given by its Cassandra class name
         parts: list[str] = []
         depth = 0
         while True:

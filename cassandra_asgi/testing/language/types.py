@@ -223,12 +223,81 @@ def _type_tokens(text: str) -> list[tuple[str, bool]]:
 def parse_type(text: str, user_types: TypeResolver | None = None) -> CQLType:
     """Turn ``int``, ``list<text>``, ``frozen<map<text, int>>``, ``tuple<int, text>`` or a
     user-defined type name (looked up with ``user_types``) into a driver type class."""
+    stripped = text.strip()
+    if stripped.startswith("'"):
+        return _custom_type(stripped)
     tokens = _type_tokens(text)
     cls, pos = _parse_type_tokens(tokens, 0, user_types, nested=False, in_frozen=False)
     if pos != len(tokens):
         rest = " ".join(token for token, _ in tokens[pos:])
         raise LiteralError(f"unexpected {rest!r} after type in {text!r}")
     return cls
+
+
+def _custom_type(text: str) -> CQLType:
+    """A custom type given by its Cassandra class name: only CompositeType is served."""
+    name = text.strip("'")
+    try:
+        cls = cqltypes.lookup_casstype(name)
+    except ValueError as exc:
+        raise LiteralError(str(exc)) from None
+    if not is_composite(cls):
+        raise LiteralError(f"custom type {name} is not supported by the in-memory server")
+    return cls
+
+
+def is_composite(cls: CQLType) -> bool:
+    return isinstance(cls, type) and issubclass(cls, cqltypes.CompositeType)
+
+
+def split_components(data: bytes) -> list[bytes]:
+    """Component bytes of a CompositeType value: [uint16 length][bytes][end-of-component]."""
+    out = []
+    pos = 0
+    while pos < len(data):
+        if pos + 2 > len(data):
+            raise LiteralError("truncated composite value")
+        size = _INT16.unpack_from(data, pos)[0]
+        end = pos + 2 + size
+        if end + 1 > len(data):
+            raise LiteralError("truncated composite value")
+        out.append(data[pos + 2 : end])
+        pos = end + 1
+    return out
+
+
+def _composite_literal(cls: CQLType, value: Any) -> bytes:
+    """Cassandra's CompositeType string form: components separated by ':' (trailing ones may
+    be left out), each read as its component type reads a string."""
+    if not isinstance(value, str):
+        raise _mismatch(cls, value)
+    parts = value.split(":")
+    if len(parts) > len(cls.subtypes):
+        raise LiteralError(f"too many components in composite value {_show(value)}")
+    out = b""
+    for sub, part in zip(cls.subtypes, parts, strict=False):
+        component = literal_to_bytes(sub, _from_string(sub, part)) or b""
+        out += _INT16.pack(len(component)) + component + b"\x00"
+    return out
+
+
+def _from_string(cls: CQLType, text: str) -> Any:
+    typename = cls.typename
+    if typename in ("int", "bigint", "smallint", "tinyint", "varint", "counter", "timestamp"):
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    if typename in ("float", "double", "decimal"):
+        try:
+            return decimal.Decimal(text)
+        except decimal.InvalidOperation:
+            raise LiteralError(f"invalid {typename} component {text!r}") from None
+    if typename == "boolean":
+        return text.lower() == "true"
+    if typename == "blob":
+        return bytes.fromhex(text)
+    return text
 
 
 def _expect(tokens: list[tuple[str, bool]], pos: int, op: str, what: str) -> int:
@@ -304,6 +373,9 @@ def _parse_type_tokens(
 
 def type_name(cls: CQLType) -> str:
     """The CQL spelling of a type, as ``system_schema`` shows it (``frozen<...>`` included)."""
+    if is_composite(cls):
+        quoted: str = cls.cql_parameterized_type()
+        return quoted
     if is_udt(cls):
         quoted = quote_identifier(cls.typename)
         return f"frozen<{quoted}>" if is_frozen(cls) else quoted
@@ -320,6 +392,8 @@ def type_name(cls: CQLType) -> str:
 
 def encode_type_option(cls: CQLType) -> bytes:
     """The protocol's ``[option]`` describing a type in result and prepared metadata."""
+    if is_composite(cls):
+        return _INT16.pack(0) + _string(cls.cass_parameterized_type(full=True))
     if is_udt(cls):
         out = _INT16.pack(type_codes.UserType) + _string(cls.keyspace) + _string(cls.typename)
         out += _INT16.pack(len(cls.fieldnames))
@@ -441,6 +515,13 @@ def validate_value(cls: CQLType, data: bytes) -> None:
                 assert element is not None
                 validate_value(cls.subtypes[0], element)
         return
+    if is_composite(cls):
+        components = split_components(data)
+        if len(components) > len(cls.subtypes):
+            raise LiteralError("too many components for a composite value")
+        for sub, component in zip(cls.subtypes, components, strict=False):
+            validate_value(sub, component)
+        return
     if is_udt(cls) or is_tuple(cls):
         fields = split_fields(data)
         if len(fields) > len(cls.subtypes):
@@ -495,6 +576,12 @@ def compare_key(cls: CQLType, data: bytes | None) -> Any:
         )
     if typename == "duration":
         return (1, data)
+    if is_composite(cls):
+        components = split_components(data)
+        return (
+            1,
+            tuple(compare_key(sub, c) for sub, c in zip(cls.subtypes, components, strict=False)),
+        )
     return (1, cls.deserialize(data, PROTOCOL_VERSION))
 
 
@@ -553,6 +640,8 @@ def literal_to_bytes(cls: CQLType, value: Any) -> bytes | None:
     naming the mismatch."""
     if value is None:
         return None
+    if is_composite(cls):
+        return _composite_literal(cls, value)
     try:
         python_value = _coerce(cls, value)
         out: bytes = cls.serialize(python_value, PROTOCOL_VERSION)
