@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from cassandra import ConsistencyLevel, InvalidRequest, Unauthorized
 from cassandra.cluster import Session
 from cassandra.query import BatchStatement, SimpleStatement
 
@@ -77,3 +78,24 @@ def test_trace_events_describe_the_read_path_and_end_with_request_complete(
     assert activities[0] == "Parsing SELECT * FROM t WHERE k = 1"
     assert "Executing single-partition query on t" in activities
     assert activities[-1] == "Request complete"
+
+
+def test_trace_rows_can_be_changed_like_in_cassandra(traced: Session) -> None:
+    trace_id = (
+        traced.execute("SELECT v FROM t", trace=True).get_query_trace(max_wait_sec=5).trace_id
+    )
+    traced.execute("DELETE duration FROM system_traces.sessions WHERE session_id = %s", (trace_id,))
+    row = traced.execute(
+        "SELECT duration FROM system_traces.sessions WHERE session_id = %s", (trace_id,)
+    ).one()
+    assert row.duration is None
+
+
+def test_the_system_traces_keyspace_cannot_be_dropped(traced: Session) -> None:
+    with pytest.raises(Unauthorized):
+        traced.execute("DROP KEYSPACE system_traces")
+
+
+def test_reading_at_consistency_any_is_refused(traced: Session) -> None:
+    with pytest.raises(InvalidRequest, match="ANY ConsistencyLevel is only supported for writes"):
+        traced.execute(SimpleStatement("SELECT * FROM t", consistency_level=ConsistencyLevel.ANY))

@@ -309,6 +309,8 @@ class Engine:
                 _trace_writes(trace, plan.members)
             return body
         if isinstance(plan, SelectPlan):
+            if params.consistency == ConsistencyLevel.ANY:
+                raise Invalid("ANY ConsistencyLevel is only supported for writes")
             if plan.count:
                 _warn_aggregate(plan, session)
             if trace is not None:

@@ -111,6 +111,7 @@ _SYSTEM_TABLES = {
            source_elapsed int, thread text, PRIMARY KEY ((session_id), event_id))""",
     ],
 }
+_WRITABLE_DATA = ("system_traces",)
 _KEYSPACE_REPLICATION = {
     "system_traces": {
         "class": "org.apache.cassandra.locator.SimpleStrategy",
@@ -365,7 +366,9 @@ class SystemTables:
                 stmt = cql.parse(" ".join(text.split()))
                 assert isinstance(stmt, cql.CreateTable)
                 stmt.options = {}
-                keyspace.tables[stmt.name] = build_table(ks_name, stmt, read_only=True)
+                # rows of system_traces may be changed (not its schema), as in Cassandra
+                writable = ks_name in _WRITABLE_DATA
+                keyspace.tables[stmt.name] = build_table(ks_name, stmt, read_only=not writable)
         self.refresh()
 
     def schema_changed(self) -> None:
