@@ -148,11 +148,6 @@ def _to_date(source: str) -> Callable[[Args], bytes | None]:
     return apply
 
 
-def _to_unix(source: str) -> Callable[[Args], bytes | None]:
-    to_timestamp = _to_timestamp(source)
-    return to_timestamp
-
-
 def _bound_timeuuid(upper: bool) -> Callable[[Args], bytes | None]:
     def apply(args: Args) -> bytes | None:
         data = args[0]
@@ -191,11 +186,11 @@ _TIME_FUNCTIONS: dict[str, list[tuple[tuple[str, ...], str, Callable[[Args], byt
         (("date",), "date", _to_date("date")),
     ],
     "tounixtimestamp": [
-        (("timeuuid",), "bigint", _to_unix("timeuuid")),
-        (("timestamp",), "bigint", _to_unix("timestamp")),
-        (("date",), "bigint", _to_unix("date")),
+        (("timeuuid",), "bigint", _to_timestamp("timeuuid")),
+        (("timestamp",), "bigint", _to_timestamp("timestamp")),
+        (("date",), "bigint", _to_timestamp("date")),
     ],
-    "unixtimestampof": [(("timeuuid",), "bigint", _to_unix("timeuuid"))],
+    "unixtimestampof": [(("timeuuid",), "bigint", _to_timestamp("timeuuid"))],
     "mintimeuuid": [(("timestamp",), "timeuuid", _bound_timeuuid(False))],
     "maxtimeuuid": [(("timestamp",), "timeuuid", _bound_timeuuid(True))],
 }

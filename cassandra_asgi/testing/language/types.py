@@ -427,24 +427,35 @@ def _string(text: str) -> bytes:
 # --- serialized framing ------------------------------------------------------------------
 
 
-def split_collection(data: bytes, is_map: bool = False) -> list[bytes | None]:
-    """Element bytes of a serialized list or set; for a map, keys and values alternately."""
+def _read_values(
+    data: bytes, pos: int, count: int | None, what: str
+) -> tuple[list[bytes | None], int]:
+    """``count`` [int32 length][bytes] values from ``pos`` (a negative length is null), or as
+    many as there are when ``count`` is None; returns them and the position after the last."""
+    out: list[bytes | None] = []
     try:
-        count = _INT32.unpack_from(data, 0)[0]
-        pos = 4
-        out: list[bytes | None] = []
-        for _ in range(2 * count if is_map else count):
+        while (len(out) < count) if count is not None else (pos < len(data)):
             size = _INT32.unpack_from(data, pos)[0]
             pos += 4
             if size < 0:
                 out.append(None)
                 continue
             if pos + size > len(data):
-                raise LiteralError("truncated collection")
+                raise LiteralError(f"truncated {what}")
             out.append(data[pos : pos + size])
             pos += size
     except struct.error:
+        raise LiteralError(f"truncated {what}") from None
+    return out, pos
+
+
+def split_collection(data: bytes, is_map: bool = False) -> list[bytes | None]:
+    """Element bytes of a serialized list or set; for a map, keys and values alternately."""
+    try:
+        count = _INT32.unpack_from(data, 0)[0]
+    except struct.error:
         raise LiteralError("truncated collection") from None
+    out, pos = _read_values(data, 4, 2 * count if is_map else count, "collection")
     if pos != len(data):
         raise LiteralError("trailing bytes after a collection")
     return out
@@ -452,30 +463,12 @@ def split_collection(data: bytes, is_map: bool = False) -> list[bytes | None]:
 
 def join_collection(elements: Sequence[bytes | None], count: int | None = None) -> bytes:
     """The inverse of split_collection (``count`` is the number of entries for a map)."""
-    parts = [_INT32.pack(len(elements) if count is None else count)]
-    for element in elements:
-        parts.append(_NULL if element is None else _INT32.pack(len(element)) + element)
-    return b"".join(parts)
+    return _INT32.pack(len(elements) if count is None else count) + join_fields(elements)
 
 
 def split_fields(data: bytes) -> list[bytes | None]:
     """Field bytes of a serialized tuple or UDT (a value may carry fewer fields than its type)."""
-    out: list[bytes | None] = []
-    pos = 0
-    try:
-        while pos < len(data):
-            size = _INT32.unpack_from(data, pos)[0]
-            pos += 4
-            if size < 0:
-                out.append(None)
-                continue
-            if pos + size > len(data):
-                raise LiteralError("truncated tuple or UDT value")
-            out.append(data[pos : pos + size])
-            pos += size
-    except struct.error:
-        raise LiteralError("truncated tuple or UDT value") from None
-    return out
+    return _read_values(data, 0, None, "tuple or UDT value")[0]
 
 
 def join_fields(fields: Sequence[bytes | None]) -> bytes:
