@@ -288,6 +288,8 @@ class Plan:
 
     table: Table | None = None
     result: RowsMetadata | None = None
+    #: runs with no engine-side checks (warnings, consistency) when the request is not traced
+    quick = True
     pk_indexes: list[int]
     bound: Bound
 

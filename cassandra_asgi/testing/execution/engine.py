@@ -55,8 +55,9 @@ class SessionState:
 
     def begin_request(self, tracing: bool) -> None:
         self.tracing = tracing
-        self.trace_id = None
-        self.warnings = None
+        if self.trace_id is not None or self.warnings is not None:
+            self.trace_id = None
+            self.warnings = None
 
     def warn(self, message: str) -> None:
         if self.warnings is None:
@@ -145,33 +146,38 @@ class Engine:
         entry = self.prepared.get(statement_id)
         if entry is None:
             raise Unprepared(statement_id)
-        trace = self._start_trace(session)
-        body = self._execute(entry, params, session, trace)
+        trace = self._start_trace(session) if session.tracing else None
+        plan = entry.plan
+        if plan is None:
+            body = self._schema_statement(entry.statement, session)
+        else:
+            if entry.epoch != self.store.schema_epoch:
+                plan = entry.plan = self._cached_plan(entry.text, entry.statement, entry.keyspace)
+                entry.epoch = self.store.schema_epoch
+            marker_count = entry.statement.marker_count
+            values = (
+                params.values
+                if params.names is None
+                else _order_values(plan.bound, marker_count, params)
+            )
+            if len(values) != marker_count:
+                raise Invalid(
+                    f"There were {marker_count} markers(?) in CQL but {len(values)} bound variables"
+                )
+            if trace is None and isinstance(plan, Plan) and plan.quick and params.consistency:
+                # the common case, run directly (consistency ANY, 0, has checks in _run)
+                return plan.run(
+                    values,
+                    params.page_size,
+                    params.paging_state,
+                    params.skip_metadata,
+                    params.timestamp,
+                )
+            body = self._run(plan, values, params, session, trace)
         if trace is not None:
             request = "Execute CQL3 prepared query"
             self._finish_trace(trace, session, "EXECUTE", request, entry.text, params)
         return body
-
-    def _execute(
-        self, entry: _Prepared, params: QueryParameters, session: SessionState, trace: Trace | None
-    ) -> bytes:
-        plan = entry.plan
-        if plan is None:
-            return self._schema_statement(entry.statement, session)
-        if entry.epoch != self.store.schema_epoch:
-            plan = entry.plan = self._cached_plan(entry.text, entry.statement, entry.keyspace)
-            entry.epoch = self.store.schema_epoch
-        values = (
-            params.values
-            if params.names is None
-            else _order_values(plan.bound, entry.statement.marker_count, params)
-        )
-        if len(values) != entry.statement.marker_count:
-            raise Invalid(
-                f"There were {entry.statement.marker_count} markers(?) in CQL but "
-                f"{len(values)} bound variables"
-            )
-        return self._run(plan, values, params, session, trace)
 
     def statement_text(self, statement_id: bytes) -> str | None:
         entry = self.prepared.get(statement_id)
@@ -301,6 +307,19 @@ class Engine:
         session: SessionState,
         trace: Trace | None,
     ) -> bytes:
+        if (
+            trace is None
+            and not isinstance(plan, _BatchPlan)
+            and plan.quick
+            and params.consistency != ConsistencyLevel.ANY
+        ):
+            return plan.run(
+                values,
+                params.page_size,
+                params.paging_state,
+                params.skip_metadata,
+                params.timestamp,
+            )
         if isinstance(plan, _BatchPlan):
             members = [(member, values) for member in plan.members]
             _check_batch_size(plan.kind, members, session)

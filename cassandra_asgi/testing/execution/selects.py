@@ -158,6 +158,7 @@ class SelectPlan(Plan):
                 ]
             )
         self.outputs = outputs
+        self.quick = not self.count  # COUNT(*) may warn about its partitions
         self._json_keys = [json.dumps(quote_identifier(n)) for n in names]
         # plain columns are copied from the row directly; anything else goes through getters
         self.plain = all(o.column is not None for o in outputs) and not self.json
