@@ -36,9 +36,7 @@ log = logging.getLogger("cassandra_asgi")
 ROW_PROFILES = {"named_tuple": named_tuple_rows, "dict": dict_rows, "tuple": tuple_rows}
 
 
-def _profile(
-    config: CassandraConfig, row_factory: Any, legacy: dict[str, Any]
-) -> ExecutionProfile:
+def _profile(config: CassandraConfig, row_factory: Any, legacy: dict[str, Any]) -> ExecutionProfile:
     extra: dict[str, Any] = {
         "retry_policy": legacy.get("default_retry_policy") or IdempotenceAwareRetryPolicy()
     }
@@ -141,9 +139,7 @@ async def _open(config: CassandraConfig) -> AsyncSession:
         ) from None
     except Exception as exc:
         attempt.discard(outcome, admin)
-        raise ConnectError(
-            f"could not connect to {where}: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise ConnectError(f"could not connect to {where}: {type(exc).__name__}: {exc}") from exc
     core = SessionCore(loop, config.max_in_flight)
     log.info("connected to %s (keyspace %s)", where, config.keyspace)
     return AsyncSession(

@@ -69,9 +69,7 @@ async def test_result_set_refuses_plain_iteration(cassandra_session: AsyncSessio
         iter(rs)
 
 
-async def test_dict_rows_when_configured(
-    cassandra_config: CassandraConfig, keyspace: str
-) -> None:
+async def test_dict_rows_when_configured(cassandra_config: CassandraConfig, keyspace: str) -> None:
     async with connect(cassandra_config.replace(keyspace=keyspace, row_factory="dict")) as s:
         await create_rows_table(s)
         await s.execute("INSERT INTO rows (p, c, v) VALUES (1, 1, 'd')")

@@ -19,7 +19,6 @@ from typing import Any
 
 from ..errors import BadCredentials, CQLError, ProtocolViolation, ServerFailure
 from ..execution.engine import Engine, SessionState
-from ..language.cql import Unsupported
 from ..wire.frames import (
     HEADER,
     MAX_BODY_LENGTH,
@@ -42,6 +41,7 @@ _AUTHENTICATOR = "org.apache.cassandra.auth.PasswordAuthenticator"
 _SUPPORTED = {"CQL_VERSION": ["3.4.4"], "COMPRESSION": [], "PROTOCOL_VERSIONS": ["3/v3", "4/v4"]}
 _HEADER_SIZE = HEADER.size
 _QUERY_OPS = (Opcode.QUERY, Opcode.PREPARE, Opcode.EXECUTE, Opcode.BATCH)
+_TRACING_FLAG = 0x02
 
 
 class _Connection(asyncio.Protocol):
@@ -63,6 +63,9 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.session.client = str(peer[0])
         self.server._connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -84,7 +87,7 @@ class _Connection(asyncio.Protocol):
                     break
                 body = bytes(buffer[_HEADER_SIZE:end])
                 del buffer[:end]
-                self._request(stream, opcode, body)
+                self._request(stream, opcode, body, flags)
         except Exception:  # the server must survive anything a client sends
             log.exception("unexpected error while reading a frame; closing the connection")
             self._fatal(0, ServerFailure("internal error while reading the request"))
@@ -151,7 +154,7 @@ class _Connection(asyncio.Protocol):
             transport.write(encode_frame(self.version, stream, opcode, body))
 
     # requests
-    def _request(self, stream: int, opcode: int, body: bytes) -> None:
+    def _request(self, stream: int, opcode: int, body: bytes, flags: int = 0) -> None:
         server = self.server
         name = OPCODE_NAMES.get(opcode, f"0x{opcode:02X}")
         counts = server._counts
@@ -159,11 +162,13 @@ class _Connection(asyncio.Protocol):
         if opcode in _QUERY_OPS and server._faults.rules:
             outcome = self._fault_outcome(opcode, body)
             if outcome is not None:
-                self._faulted(stream, opcode, body, outcome)
+                self._faulted(stream, opcode, body, outcome, flags)
                 return
-        self.out.append(self._answer(stream, opcode, body))
+        self.out.append(self._answer(stream, opcode, body, flags))
 
-    def _answer(self, stream: int, opcode: int, body: bytes) -> bytes:
+    def _answer(self, stream: int, opcode: int, body: bytes, flags: int = 0) -> bytes:
+        # the request's tracing flag; the reply carries the trace id and client warnings
+        self.session.begin_request(bool(flags & _TRACING_FLAG))
         try:
             reply_op, reply = self._dispatch(opcode, body)
         except ProtocolViolation as error:
@@ -177,7 +182,8 @@ class _Connection(asyncio.Protocol):
                 f"internal error in the in-memory server: {type(exc).__name__}: {exc}"
             )
             return encode_frame(self.version, stream, Opcode.ERROR, failure.encode_body())
-        return encode_frame(self.version, stream, reply_op, reply)
+        reply_flags, reply = self.session.response_envelope(reply, self.version)
+        return encode_frame(self.version, stream, reply_op, reply, reply_flags)
 
     def _fault_outcome(self, opcode: int, body: bytes) -> Outcome | None:
         try:
@@ -208,7 +214,9 @@ class _Connection(asyncio.Protocol):
                 reader.value()
         return tuple(texts)
 
-    def _faulted(self, stream: int, opcode: int, body: bytes, outcome: Outcome) -> None:
+    def _faulted(
+        self, stream: int, opcode: int, body: bytes, outcome: Outcome, flags: int = 0
+    ) -> None:
         if outcome.blackhole:
             return
         rule = outcome.error
@@ -219,7 +227,7 @@ class _Connection(asyncio.Protocol):
                 error = build_error(rule.error, consistency, rule.message)
                 self.send(stream, Opcode.ERROR, error.encode_body())
                 return
-            frame = self._answer(stream, opcode, body)
+            frame = self._answer(stream, opcode, body, flags)
             transport = self.transport
             if transport is not None and not transport.is_closing():
                 transport.write(frame)
@@ -305,8 +313,6 @@ class _Connection(asyncio.Protocol):
         batch_type = reader.u8()
         if batch_type > 2:
             raise ProtocolViolation(f"Invalid BATCH type {batch_type}")
-        if batch_type == 2:
-            raise Unsupported("COUNTER BATCH")
         members: list[tuple[str | bytes, list[Any]]] = []
         for _ in range(reader.u16()):
             kind = reader.u8()
@@ -327,7 +333,8 @@ class _Connection(asyncio.Protocol):
             reader.u16()
         if flags & 0x20:
             reader.i64()
-        return self.server._engine.batch(members, self.session)
+        batch_kind = ("LOGGED", "UNLOGGED", "COUNTER")[batch_type]
+        return self.server._engine.batch(members, self.session, batch_kind)
 
     def push_event(self, body: bytes) -> None:
         transport = self.transport

@@ -7,8 +7,6 @@ every bind marker; running a plan then only moves bytes around.
 from __future__ import annotations
 
 import struct
-import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -16,9 +14,17 @@ from cassandra import cqltypes
 
 from ..errors import Invalid
 from ..language import cql
-from ..language.types import CQLType, LiteralError, compare_key, literal_to_bytes
+from ..language.types import (
+    CQLType,
+    LiteralError,
+    compare_key,
+    literal_to_bytes,
+    split_collection,
+    type_name,
+)
 from ..wire.frames import Unset
 from ..wire.results import ColumnSpec, RowsMetadata
+from .functions import resolve_function
 from .store import Column, Partition, Row, Table
 
 __all__ = [
@@ -35,7 +41,6 @@ __all__ = [
     "compare_values",
     "int_value",
     "required_value",
-    "split_collection",
 ]
 
 Values = Sequence[bytes | Unset | None]
@@ -80,13 +85,25 @@ class Bind(Source):
 
 
 class Func(Source):
-    __slots__ = ("make",)
+    """A function call evaluated at run time (``now()``, ``intAsBlob(?)``...)."""
 
-    def __init__(self, make: Callable[[], bytes]) -> None:
-        self.make = make
+    __slots__ = ("apply", "args", "name")
+
+    def __init__(
+        self, name: str, apply: Callable[[list[bytes | None]], bytes | None], args: list[Source]
+    ) -> None:
+        self.name = name
+        self.apply = apply
+        self.args = args
 
     def get(self, values: Values) -> bytes | Unset | None:
-        return self.make()
+        arguments: list[bytes | None] = []
+        for source in self.args:
+            value = source.get(values)
+            if isinstance(value, Unset):
+                raise Invalid(f"Invalid unset value for argument in call to function {self.name}")
+            arguments.append(value)
+        return self.apply(arguments)
 
 
 class InSource:
@@ -103,24 +120,20 @@ class InSource:
             return [required_value(source.get(values), column) for source in self.items]
         assert self.bind is not None
         data = required_value(self.bind.get(values), column)
-        return split_collection(data)
+        return _in_list(data)
 
 
-def split_collection(data: bytes) -> list[bytes]:
-    """Element bytes of a serialized list or set, without decoding the elements."""
+def _in_list(data: bytes) -> list[bytes]:
+    """Element bytes of the list bound to ``IN ?``, without decoding the elements."""
     try:
-        count = _INT.unpack_from(data, 0)[0]
-        pos = 4
-        out = []
-        for _ in range(count):
-            size = _INT.unpack_from(data, pos)[0]
-            pos += 4
-            if size < 0:
-                raise Invalid("Invalid null value in IN list")
-            out.append(data[pos : pos + size])
-            pos += size
-    except struct.error:
+        elements = split_collection(data)
+    except LiteralError:
         raise Invalid("Invalid list value for IN restriction") from None
+    out = []
+    for element in elements:
+        if element is None:
+            raise Invalid("Invalid null value in IN list")
+        out.append(element)
     return out
 
 
@@ -143,14 +156,6 @@ class Bound:
     names: list[str | None]
 
 
-def _fresh_timeuuid() -> bytes:
-    return uuid.uuid1().bytes
-
-
-def _now_millis() -> bytes:
-    return struct.pack(">q", int(time.time() * 1000))
-
-
 class Planner:
     def __init__(self, table: Table, bound: Bound) -> None:
         self.table = table
@@ -170,30 +175,37 @@ class Planner:
             self.bound.names[term.index] = term.name
             return Bind(term.index)
         if isinstance(term, cql.FunctionCall):
-            return self.function(term, cql_type)
+            source, returned = self.function(term, cql_type)
+            if not _same_type(returned, cql_type):
+                raise Invalid(
+                    f"Type error: {term.name}() cannot be used as a value of type "
+                    f"{type_name(cql_type)}"
+                )
+            return source
         try:
             return Const(literal_to_bytes(cql_type, term.value))
         except LiteralError as exc:
             raise Invalid(f"{exc} for column {spec_name}") from None
 
-    def function(self, call: cql.FunctionCall, cql_type: CQLType) -> Source:
-        typename = cql_type.typename
-        name = call.name
-        if name == "now" and typename == "timeuuid":
-            return Func(_fresh_timeuuid)
-        if name == "uuid" and typename == "uuid":
-            return Func(lambda: uuid.uuid4().bytes)
-        if typename == "timestamp" and (
-            name == "currenttimestamp"
-            or (
-                name == "totimestamp"
-                and call.args
-                and isinstance(call.args[0], cql.FunctionCall)
-                and call.args[0].name == "now"
-            )
-        ):
-            return Func(_now_millis)
-        raise Invalid(f"Type error: {name}() cannot be used as a value of type {typename}")
+    def function(self, call: cql.FunctionCall, expected: CQLType | None) -> tuple[Source, CQLType]:
+        """A native function call as a value source, typed by its resolved return type."""
+        if call.name == "token":
+            raise cql.Unsupported("token() as a value (use it on the left of a WHERE relation)")
+        nested = [
+            self.function(arg, None) if isinstance(arg, cql.FunctionCall) else None
+            for arg in call.args
+        ]
+        function = resolve_function(call.name, [n[1] if n else None for n in nested], expected)
+        sources: list[Source] = []
+        for index, (arg, done) in enumerate(zip(call.args, nested, strict=True)):
+            if done is not None:
+                sources.append(done[0])
+            else:
+                sources.append(self.source(arg, function.arg_types[index], f"arg{index}"))
+        if function.deterministic and all(isinstance(s, Const) for s in sources):
+            constant = function.apply([s.get(()) for s in sources])  # type: ignore[misc]
+            return Const(constant), function.return_type
+        return Func(function.name, function.apply, sources), function.return_type
 
     def in_source(self, relation: cql.Relation | cql.Condition, column: Column) -> InSource:
         if relation.terms is not None:
@@ -212,6 +224,13 @@ class Planner:
         if term is None:
             return None
         return self.source(term, _INT_TYPE, name)
+
+
+def _same_type(left: CQLType, right: CQLType) -> bool:
+    return type_name(left) == type_name(right) or {left.typename, right.typename} <= {
+        "text",
+        "varchar",
+    }
 
 
 def int_value(source: Source | None, values: Values, what: str) -> int | None:
@@ -269,10 +288,18 @@ class Plan:
 
     table: Table | None = None
     result: RowsMetadata | None = None
+    #: runs with no engine-side checks (warnings, consistency) when the request is not traced
+    quick = True
     pk_indexes: list[int]
     bound: Bound
 
     def run(
-        self, values: Values, page_size: int, paging_state: bytes | None, skip_metadata: bool
+        self,
+        values: Values,
+        page_size: int,
+        paging_state: bytes | None,
+        skip_metadata: bool,
+        timestamp: int | None = None,
     ) -> bytes:
+        """``timestamp``: the client's default write timestamp (us), when it sent one."""
         raise NotImplementedError

@@ -7,43 +7,68 @@ text and keyspace and per prepared id, and throws plans away when the schema epo
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..errors import AlreadyExists, ConfigurationProblem, Invalid, Unauthorized, Unprepared
+from cassandra import ConsistencyLevel
+
+from ..errors import Invalid, Unauthorized, Unprepared
 from ..language import cql
 from ..wire.frames import QueryParameters, Unset
 from ..wire.results import (
     VOID,
     RowsMetadata,
     prepared_body,
+    response_envelope,
     schema_change_body,
     schema_change_event,
     set_keyspace_body,
 )
+from .ddl import execute_ddl, named_keyspace
 from .plans import Bound, Plan, WritePlan, lwt_result, new_bound, plan_statement
-from .store import Keyspace, Store, Table
-from .system import SystemTables, build_table
+from .selects import SelectPlan
+from .store import Store, Table
+from .system import SystemTables, Trace
 
 __all__ = ["Engine", "SessionState"]
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,48}$")
-_STRATEGIES = {
-    "simplestrategy": "org.apache.cassandra.locator.SimpleStrategy",
-    "networktopologystrategy": "org.apache.cassandra.locator.NetworkTopologyStrategy",
-}
 Values = Sequence[bytes | Unset | None]
 
 
 class SessionState:
-    """Per-connection state: the keyspace chosen with USE."""
+    """Per-connection state: the keyspace chosen with USE, the client's address, and what the
+    request being answered asked for (tracing) or produced (a trace id, client warnings).
 
-    __slots__ = ("keyspace",)
+    Requests of one connection are answered one at a time on the server's loop, so the
+    per-request fields are set by ``begin_request`` and read back by ``response_envelope``.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("client", "keyspace", "trace_id", "tracing", "warnings")
+
+    def __init__(self, client: str = "127.0.0.1") -> None:
         self.keyspace: str | None = None
+        self.client = client
+        self.tracing = False
+        self.trace_id: bytes | None = None
+        self.warnings: list[str] | None = None
+
+    def begin_request(self, tracing: bool) -> None:
+        self.tracing = tracing
+        if self.trace_id is not None or self.warnings is not None:
+            self.trace_id = None
+            self.warnings = None
+
+    def warn(self, message: str) -> None:
+        if self.warnings is None:
+            self.warnings = []
+        self.warnings.append(message)
+
+    def response_envelope(self, body: bytes, protocol_version: int) -> tuple[int, bytes]:
+        """Frame flags and body: the trace id and the warnings go in front of the result."""
+        if self.trace_id is None and self.warnings is None:
+            return 0, body
+        return response_envelope(body, self.trace_id, self.warnings, protocol_version)
 
 
 @dataclass(slots=True)
@@ -58,9 +83,10 @@ class _Prepared:
 class _BatchPlan:
     """A ``BEGIN BATCH ... APPLY BATCH`` text: member plans sharing one marker numbering."""
 
-    def __init__(self, members: list[Plan], bound: Bound) -> None:
+    def __init__(self, members: list[Plan], bound: Bound, kind: str) -> None:
         self.members = members
         self.bound = bound
+        self.kind = kind
         self.result: RowsMetadata | None = None
         first = members[0] if members else None
         self.pk_indexes = first.pk_indexes if first is not None else []
@@ -79,16 +105,31 @@ class Engine:
     # --- entry points --------------------------------------------------------------------
 
     def query(self, text: str, params: QueryParameters, session: SessionState) -> bytes:
+        trace = self._start_trace(session)
+        if trace is not None:
+            trace.event(f"Parsing {text}")
         stmt = cql.parse(text)
         if isinstance(stmt, cql.Select | cql.Insert | cql.Update | cql.Delete | cql.Batch):
             plan = self._cached_plan(text, stmt, session.keyspace)
             values = _order_values(plan.bound, stmt.marker_count, params)
-            return self._run(plan, values, params)
-        if stmt.marker_count:
+            body = self._run(plan, values, params, session, trace)
+        elif stmt.marker_count:
             raise Invalid("Bind markers are not allowed in this statement")
-        return self._schema_statement(stmt, session)
+        else:
+            body = self._schema_statement(stmt, session)
+        if trace is not None:
+            self._finish_trace(trace, session, "QUERY", "Execute CQL3 query", text, params)
+        return body
 
     def prepare(self, text: str, session: SessionState, protocol_version: int) -> bytes:
+        trace = self._start_trace(session)
+        body = self._prepare(text, session, protocol_version)
+        if trace is not None:
+            trace.event(f"Preparing {text}")
+            self._finish_trace(trace, session, "PREPARE", "Preparing CQL3 query", text, None)
+        return body
+
+    def _prepare(self, text: str, session: SessionState, protocol_version: int) -> bytes:
         stmt = cql.parse(text)
         statement_id = hashlib.md5(((session.keyspace or "") + text).encode("utf-8")).digest()
         plan: Plan | _BatchPlan | None = None
@@ -105,23 +146,38 @@ class Engine:
         entry = self.prepared.get(statement_id)
         if entry is None:
             raise Unprepared(statement_id)
+        trace = self._start_trace(session) if session.tracing else None
         plan = entry.plan
         if plan is None:
-            return self._schema_statement(entry.statement, session)
-        if entry.epoch != self.store.schema_epoch:
-            plan = entry.plan = self._cached_plan(entry.text, entry.statement, entry.keyspace)
-            entry.epoch = self.store.schema_epoch
-        values = (
-            params.values
-            if params.names is None
-            else _order_values(plan.bound, entry.statement.marker_count, params)
-        )
-        if len(values) != entry.statement.marker_count:
-            raise Invalid(
-                f"There were {entry.statement.marker_count} markers(?) in CQL but "
-                f"{len(values)} bound variables"
+            body = self._schema_statement(entry.statement, session)
+        else:
+            if entry.epoch != self.store.schema_epoch:
+                plan = entry.plan = self._cached_plan(entry.text, entry.statement, entry.keyspace)
+                entry.epoch = self.store.schema_epoch
+            marker_count = entry.statement.marker_count
+            values = (
+                params.values
+                if params.names is None
+                else _order_values(plan.bound, marker_count, params)
             )
-        return self._run(plan, values, params)
+            if len(values) != marker_count:
+                raise Invalid(
+                    f"There were {marker_count} markers(?) in CQL but {len(values)} bound variables"
+                )
+            if trace is None and isinstance(plan, Plan) and plan.quick and params.consistency:
+                # the common case, run directly (consistency ANY, 0, has checks in _run)
+                return plan.run(
+                    values,
+                    params.page_size,
+                    params.paging_state,
+                    params.skip_metadata,
+                    params.timestamp,
+                )
+            body = self._run(plan, values, params, session, trace)
+        if trace is not None:
+            request = "Execute CQL3 prepared query"
+            self._finish_trace(trace, session, "EXECUTE", request, entry.text, params)
+        return body
 
     def statement_text(self, statement_id: bytes) -> str | None:
         entry = self.prepared.get(statement_id)
@@ -131,8 +187,11 @@ class Engine:
         self,
         members: list[tuple[str | bytes, list[bytes | Unset | None]]],
         session: SessionState,
+        kind: str = "LOGGED",
     ) -> bytes:
-        """Run a BATCH message; members are (query text or prepared id, values)."""
+        """Run a BATCH message (``kind`` LOGGED, UNLOGGED or COUNTER); members are
+        (query text or prepared id, values)."""
+        trace = self._start_trace(session)
         plans: list[tuple[Plan, Values]] = []
         for target, values in members:
             if isinstance(target, bytes):
@@ -155,7 +214,44 @@ class Engine:
                     "bound variables"
                 )
             plans.append((plan, values))
-        return _run_batch(plans)
+        _check_batch_kind(kind, [plan for plan, _ in plans])
+        _check_batch_size(kind, plans, session)
+        body = _run_batch(plans)
+        if trace is not None:
+            _trace_writes(trace, [plan for plan, _ in plans])
+            self._finish_trace(trace, session, "BATCH", "Execute batch of CQL3 queries", None, None)
+        return body
+
+    # --- tracing -------------------------------------------------------------------------
+
+    def _start_trace(self, session: SessionState) -> Trace | None:
+        if not session.tracing:
+            return None
+        trace = Trace()
+        session.trace_id = trace.session_id.bytes
+        return trace
+
+    def _finish_trace(
+        self,
+        trace: Trace,
+        session: SessionState,
+        command: str,
+        request: str,
+        query: str | None,
+        params: QueryParameters | None,
+    ) -> None:
+        parameters = {}
+        if params is not None:
+            parameters["consistency_level"] = _CONSISTENCY_NAMES.get(params.consistency, "ONE")
+            if params.page_size > 0:
+                parameters["page_size"] = str(params.page_size)
+            if params.serial_consistency is not None:
+                parameters["serial_consistency_level"] = _CONSISTENCY_NAMES.get(
+                    params.serial_consistency, "SERIAL"
+                )
+        if query is not None:
+            parameters["query"] = query
+        self.system.record_trace(trace, session.client, command, request, parameters)
 
     # --- planning ------------------------------------------------------------------------
 
@@ -171,8 +267,11 @@ class Engine:
         plan: Plan | _BatchPlan
         if isinstance(stmt, cql.Batch):
             plan = _BatchPlan(
-                [self._plan_one(member, keyspace, bound) for member in stmt.statements], bound
+                [self._plan_one(member, keyspace, bound) for member in stmt.statements],
+                bound,
+                stmt.kind,
             )
+            _check_batch_kind(stmt.kind, plan.members)
         else:
             plan = self._plan_one(stmt, keyspace, bound)
         missing = [index for index, spec in enumerate(bound.specs) if spec is None]
@@ -191,7 +290,7 @@ class Engine:
         return plan_statement(stmt, table, bound)
 
     def _table(self, keyspace: str | None, name: str) -> Table:
-        keyspace = _named_keyspace(keyspace)
+        keyspace = named_keyspace(keyspace)
         ks = self.store.keyspaces.get(keyspace)
         if ks is None:
             raise Invalid(f"Keyspace {keyspace} does not exist")
@@ -200,11 +299,47 @@ class Engine:
             raise Invalid(f"unconfigured table {name}")
         return table
 
-    def _run(self, plan: Plan | _BatchPlan, values: Values, params: QueryParameters) -> bytes:
+    def _run(
+        self,
+        plan: Plan | _BatchPlan,
+        values: Values,
+        params: QueryParameters,
+        session: SessionState,
+        trace: Trace | None,
+    ) -> bytes:
+        if (
+            trace is None
+            and not isinstance(plan, _BatchPlan)
+            and plan.quick
+            and params.consistency != ConsistencyLevel.ANY
+        ):
+            return plan.run(
+                values,
+                params.page_size,
+                params.paging_state,
+                params.skip_metadata,
+                params.timestamp,
+            )
         if isinstance(plan, _BatchPlan):
-            return _run_batch([(member, values) for member in plan.members])
+            members = [(member, values) for member in plan.members]
+            _check_batch_size(plan.kind, members, session)
+            body = _run_batch(members, params.timestamp)
+            if trace is not None:
+                _trace_writes(trace, plan.members)
+            return body
+        if isinstance(plan, SelectPlan):
+            if params.consistency == ConsistencyLevel.ANY:
+                raise Invalid("ANY ConsistencyLevel is only supported for writes")
+            if plan.count:
+                _warn_aggregate(plan, session)
+            if trace is not None:
+                _trace_read(trace, plan)
+        elif trace is not None:
+            _trace_writes(trace, [plan])
         page_size = params.page_size
-        return plan.run(values, page_size, params.paging_state, params.skip_metadata)
+        return plan.run(
+            values, page_size, params.paging_state, params.skip_metadata, params.timestamp
+        )
 
     # --- schema statements ---------------------------------------------------------------
 
@@ -214,110 +349,22 @@ class Engine:
                 raise Invalid(f"Keyspace '{stmt.keyspace}' does not exist")
             session.keyspace = stmt.keyspace
             return set_keyspace_body(stmt.keyspace)
-        if isinstance(stmt, cql.CreateKeyspace):
-            return self._create_keyspace(stmt)
-        if isinstance(stmt, cql.DropKeyspace):
-            return self._drop_keyspace(stmt)
-        if isinstance(stmt, cql.CreateTable):
-            return self._create_table(stmt, session)
-        if isinstance(stmt, cql.DropTable):
-            return self._drop_table(stmt, session)
         if isinstance(stmt, cql.Truncate):
             table = self._table(stmt.keyspace or session.keyspace, stmt.name)
             if table.read_only:
                 raise Unauthorized(f"{table.keyspace} keyspace is not user-modifiable")
             table.truncate()
             return VOID
-        raise cql.Unsupported(type(stmt).__name__)
-
-    def _create_keyspace(self, stmt: cql.CreateKeyspace) -> bytes:
-        if not _NAME_RE.match(stmt.name):
-            raise Invalid(
-                "Keyspace name must not be empty, more than 48 characters long, or "
-                f'contain non-alphanumeric-underscore characters (got "{stmt.name}")'
-            )
-        replication = dict(stmt.replication)
-        strategy = replication.get("class")
-        if strategy is None:
-            raise ConfigurationProblem("Missing replication strategy class")
-        short = strategy.rsplit(".", 1)[-1].lower()
-        if short not in _STRATEGIES:
-            raise ConfigurationProblem(f"Unable to find replication strategy class '{strategy}'")
-        replication["class"] = _STRATEGIES[short]
-        if short == "simplestrategy":
-            factor = replication.get("replication_factor")
-            if factor is None:
-                raise ConfigurationProblem(
-                    "SimpleStrategy requires a replication_factor strategy option."
-                )
-            if not factor.isdigit():
-                raise ConfigurationProblem(
-                    f"Replication factor must be non-negative; found {factor}"
-                )
-            extra = sorted(set(replication) - {"class", "replication_factor"})
-            if extra:
-                raise ConfigurationProblem(
-                    f"Unrecognized strategy option {{{extra[0]}}} passed to SimpleStrategy "
-                    f"for keyspace {stmt.name}"
-                )
-        if stmt.name in self.store.keyspaces:
-            if stmt.if_not_exists:
-                return VOID
-            raise AlreadyExists(stmt.name, "")
-        self.store.keyspaces[stmt.name] = Keyspace(stmt.name, replication, stmt.durable_writes)
-        return self._schema_changed("CREATED", "KEYSPACE", stmt.name, None)
-
-    def _drop_keyspace(self, stmt: cql.DropKeyspace) -> bytes:
-        keyspace = self.store.keyspaces.get(stmt.name)
-        if keyspace is None:
-            if stmt.if_exists:
-                return VOID
-            raise Invalid(f"Cannot drop non existing keyspace '{stmt.name}'.")
-        if keyspace.read_only:
-            raise Unauthorized(f"{stmt.name} keyspace is not user-modifiable")
-        del self.store.keyspaces[stmt.name]
-        self._forget_prepared(stmt.name, None)
-        return self._schema_changed("DROPPED", "KEYSPACE", stmt.name, None)
-
-    def _create_table(self, stmt: cql.CreateTable, session: SessionState) -> bytes:
-        ks_name = _named_keyspace(stmt.keyspace or session.keyspace)
-        keyspace = self.store.keyspaces.get(ks_name)
-        if keyspace is None:
-            raise Invalid(f"Keyspace {ks_name} doesn't exist")
-        if keyspace.read_only:
-            raise Unauthorized(f"{ks_name} keyspace is not user-modifiable")
-        if not _NAME_RE.match(stmt.name):
-            raise Invalid(
-                "Table name must not be empty, more than 48 characters long, or "
-                f'contain non-alphanumeric-underscore characters (got "{stmt.name}")'
-            )
-        table = build_table(ks_name, _copy_create(stmt))
-        if stmt.name in keyspace.tables:
-            if stmt.if_not_exists:
-                return VOID
-            raise AlreadyExists(ks_name, stmt.name)
-        keyspace.tables[stmt.name] = table
-        return self._schema_changed("CREATED", "TABLE", ks_name, stmt.name)
-
-    def _drop_table(self, stmt: cql.DropTable, session: SessionState) -> bytes:
-        ks_name = _named_keyspace(stmt.keyspace or session.keyspace)
-        keyspace = self.store.keyspaces.get(ks_name)
-        if keyspace is None:
-            if stmt.if_exists:
-                return VOID
-            raise Invalid(f"Keyspace {ks_name} does not exist")
-        if keyspace.read_only:
-            raise Unauthorized(f"{ks_name} keyspace is not user-modifiable")
-        if stmt.name not in keyspace.tables:
-            if stmt.if_exists:
-                return VOID
-            raise Invalid(f"Cannot drop non existing table '{stmt.name}' in keyspace '{ks_name}'.")
-        del keyspace.tables[stmt.name]
-        self._forget_prepared(ks_name, stmt.name)
-        return self._schema_changed("DROPPED", "TABLE", ks_name, stmt.name)
+        change = execute_ddl(self.store, stmt, session.keyspace)
+        if change is None:
+            return VOID
+        if change.invalidates is not None:
+            self._forget_prepared(*change.invalidates)
+        return self._schema_changed(change.change, change.target, change.keyspace, change.name)
 
     def _forget_prepared(self, keyspace: str, table: str | None) -> None:
-        """Like Cassandra, dropping a table invalidates its prepared statements."""
+        """Like Cassandra, dropping or altering a table invalidates its prepared statements:
+        the driver gets Unprepared and re-prepares, learning the new result metadata."""
         for statement_id, entry in list(self.prepared.items()):
             plan = entry.plan
             target = plan.table if plan is not None else None
@@ -328,28 +375,13 @@ class Engine:
             ):
                 del self.prepared[statement_id]
 
-    def _schema_changed(self, change: str, target: str, keyspace: str, table: str | None) -> bytes:
+    def _schema_changed(self, change: str, target: str, keyspace: str, name: str | None) -> bytes:
         self.system.schema_changed()
         self._plans.clear()
-        event = schema_change_event(change, target, keyspace, table)
+        event = schema_change_event(change, target, keyspace, name)
         for listener in list(self.schema_listeners):
             listener(event)
-        return schema_change_body(change, target, keyspace, table)
-
-
-def _copy_create(stmt: cql.CreateTable) -> cql.CreateTable:
-    """build_table consumes options; parsed statements are cached and must stay intact."""
-    copy = cql.CreateTable(
-        keyspace=stmt.keyspace,
-        name=stmt.name,
-        if_not_exists=stmt.if_not_exists,
-        columns=list(stmt.columns),
-        partition_key=list(stmt.partition_key),
-        clustering=list(stmt.clustering),
-        descending=set(stmt.descending),
-        options=dict(stmt.options),
-    )
-    return copy
+        return schema_change_body(change, target, keyspace, name)
 
 
 def _order_values(bound: Bound, count: int, params: QueryParameters) -> Values:
@@ -369,11 +401,85 @@ def _order_values(bound: Bound, count: int, params: QueryParameters) -> Values:
     return values
 
 
-def _run_batch(plans: list[tuple[Plan, Values]]) -> bytes:
+#: cassandra.yaml defaults: batch_size_warn_threshold_in_kb, batch_size_fail_threshold_in_kb,
+#: unlogged_batch_across_partitions_warn_threshold
+BATCH_SIZE_WARN_THRESHOLD = 5 * 1024
+BATCH_SIZE_FAIL_THRESHOLD = 50 * 1024
+UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD = 10
+_CONSISTENCY_NAMES = {code: name for name, code in ConsistencyLevel.name_to_value.items()}
+
+
+def _check_batch_size(
+    kind: str, plans: Sequence[tuple[Plan, Values]], session: SessionState
+) -> None:
+    """Cassandra's batch guards: a warning past 5 KiB of data (an error past 50 KiB) for a
+    batch spanning several partitions, and one for an unlogged batch over many partitions."""
+    writes = [(p, v) for p, v in plans if isinstance(p, WritePlan)]
+    partitions = {
+        (p.table.keyspace, key) for p, v in writes if p.table for key in p.partition_keys(v)
+    }
+    tables = sorted({f"{p.table.keyspace}.{p.table.name}" for p, _ in writes if p.table})
+    names = "[" + ", ".join(tables) + "]"
+    if len(partitions) > 1:
+        size = sum(p.data_size(v) for p, v in writes)
+        if size > BATCH_SIZE_FAIL_THRESHOLD:
+            raise Invalid("Batch too large")
+        if size > BATCH_SIZE_WARN_THRESHOLD:
+            session.warn(
+                f"Batch for {names} is of size {size}, exceeding specified threshold of "
+                f"{BATCH_SIZE_WARN_THRESHOLD} by {size - BATCH_SIZE_WARN_THRESHOLD}."
+            )
+    if kind == "UNLOGGED" and len(partitions) > UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD:
+        plural = "s" if len(tables) > 1 else ""
+        session.warn(
+            f"Unlogged batch covering {len(partitions)} partitions detected against table"
+            f"{plural} {names}. You should use a logged batch for atomicity, or asynchronous "
+            "writes for performance."
+        )
+
+
+def _warn_aggregate(plan: SelectPlan, session: SessionState) -> None:
+    if not plan.where.partition:
+        session.warn("Aggregation query used without partition key")
+    elif not plan.where.single_partition:
+        session.warn("Aggregation query used on multiple partition keys (IN restriction)")
+
+
+def _trace_read(trace: Trace, plan: SelectPlan) -> None:
+    table = plan.table
+    assert table is not None
+    if plan.where.single_partition:
+        trace.event(f"Executing single-partition query on {table.name}")
+        trace.event("Acquiring sstable references")
+        trace.event("Merged data from memtables and 0 sstables")
+    else:
+        trace.event("Computing ranges to query")
+        trace.event("Submitting range requests on 1 ranges with a concurrency of 1")
+    trace.event("Read rows from the in-memory store")
+
+
+def _trace_writes(trace: Trace, plans: Sequence[Plan]) -> None:
+    trace.event("Determining replicas for mutation")
+    for table in dict.fromkeys(p.table.name for p in plans if p.table is not None):
+        trace.event(f"Adding to {table} memtable")
+
+
+def _check_batch_kind(kind: str, members: Sequence[Plan]) -> None:
+    """Cassandra's rules: counter updates go in COUNTER (or UNLOGGED) batches, alone."""
+    counters = [isinstance(p, WritePlan) and p.counter for p in members]
+    if kind == "COUNTER" and not all(counters):
+        raise Invalid("Cannot include non-counter statement in a counter batch")
+    if kind == "LOGGED" and any(counters):
+        raise Invalid("Cannot include a counter statement in a logged batch")
+    if any(counters) and not all(counters):
+        raise Invalid("Counter and non-counter mutations cannot exist in the same batch")
+
+
+def _run_batch(plans: list[tuple[Plan, Values]], timestamp: int | None = None) -> bytes:
     conditional = [(p, v) for p, v in plans if isinstance(p, WritePlan) and p.conditional]
     if not conditional:
         for plan, values in plans:
-            plan.run(values, -1, None, False)
+            plan.run(values, -1, None, False, timestamp)
         return VOID
     now = time.time()
     tables = {id(p.table) for p, _ in plans}
@@ -392,15 +498,5 @@ def _run_batch(plans: list[tuple[Plan, Values]]) -> bytes:
             return lwt_result(first_plan.table, False, columns, current)
     for plan, values in plans:
         assert isinstance(plan, WritePlan)
-        plan.apply(values, now)
+        plan.apply(values, now, plan.write_timestamp(values, now, timestamp))
     return lwt_result(first_plan.table, True, [], [])
-
-
-def _named_keyspace(name: str | None) -> str:
-    """The keyspace a statement targets, or Cassandra's error when it names none."""
-    if name is None:
-        raise Invalid(
-            "No keyspace has been specified. USE a keyspace, or explicitly specify "
-            "keyspace.tablename"
-        )
-    return name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import time
 from bisect import bisect_left, bisect_right
@@ -14,6 +15,7 @@ from cassandra.murmur3 import murmur3
 
 from ..errors import Invalid
 from ..language import cql
+from ..language.types import quote_identifier, split_collection
 from ..wire.frames import Unset
 from ..wire.results import ColumnSpec, RowsMetadata, rows_body
 from .binding import (
@@ -28,6 +30,8 @@ from .binding import (
     int_value,
     required_value,
 )
+from .functions import to_json
+from .selectors import Output, compile_output
 from .store import Column, Partition, Row, Table, routing_key
 from .where import pk_indexes, plan_where
 
@@ -35,6 +39,7 @@ __all__ = ["SelectPlan"]
 
 _INT = struct.Struct(">i")
 _BIGINT_TYPE = cqltypes.LongType
+_TEXT = cqltypes.VarcharType
 
 
 class _Getter:
@@ -114,11 +119,13 @@ class SelectPlan(Plan):
         )
         self.count = False
         self.distinct = stmt.distinct
-        columns: list[Column] = []
+        self.json = stmt.json
+        outputs: list[Output] = []
         names: list[str] = []
         if stmt.star:
-            columns = list(table.star_columns)
-            names = [c.name for c in columns]
+            for column in table.star_columns:
+                outputs.append(compile_output(planner, cql.ColumnRef(column.name)))
+                names.append(column.name)
         else:
             for selector in stmt.selectors:
                 if selector.count:
@@ -127,27 +134,35 @@ class SelectPlan(Plan):
                     self.count = True
                     names.append(selector.alias or "count")
                 else:
-                    assert selector.column is not None
-                    columns.append(planner.column(selector.column))
-                    names.append(selector.alias or selector.column)
+                    outputs.append(compile_output(planner, selector.expr))
+                    names.append(selector.alias or outputs[-1].name)
         if self.distinct:
-            for column in columns:
-                if column.kind not in ("partition_key", "static"):
+            for output in outputs:
+                if output.column is None or output.column.kind not in ("partition_key", "static"):
                     raise Invalid(
                         "SELECT DISTINCT queries must only request partition key columns "
-                        f"and/or static columns (not {column.name})"
+                        f"and/or static columns (not {output.name})"
                     )
         if self.count:
             self.result = RowsMetadata(
                 [ColumnSpec(table.keyspace, table.name, names[0], _BIGINT_TYPE)]
             )
+            self._unpartitioned_aggregate = not self.where.partition
+        elif self.json:
+            self.result = RowsMetadata([ColumnSpec(table.keyspace, table.name, "[json]", _TEXT)])
         else:
             self.result = RowsMetadata(
                 [
-                    ColumnSpec(table.keyspace, table.name, n, c.cql_type)
-                    for n, c in zip(names, columns, strict=True)
+                    ColumnSpec(table.keyspace, table.name, n, o.cql_type)
+                    for n, o in zip(names, outputs, strict=True)
                 ]
             )
+        self.outputs = outputs
+        self.quick = not self.count  # COUNT(*) may warn about its partitions
+        self._json_keys = [json.dumps(quote_identifier(n)) for n in names]
+        # plain columns are copied from the row directly; anything else goes through getters
+        self.plain = all(o.column is not None for o in outputs) and not self.json
+        columns = [o.column for o in outputs if o.column is not None]
         self.getters = [
             _Getter(
                 {"partition_key": 0, "clustering": 1, "regular": 2, "static": 3}[c.kind],
@@ -214,7 +229,12 @@ class SelectPlan(Plan):
         return reversed_flags[0]
 
     def run(
-        self, values: Values, page_size: int, paging_state: bytes | None, skip_metadata: bool
+        self,
+        values: Values,
+        page_size: int,
+        paging_state: bytes | None,
+        skip_metadata: bool,
+        timestamp: int | None = None,
     ) -> bytes:
         assert self.result is not None
         if self.fast and paging_state is None:
@@ -240,6 +260,15 @@ class SelectPlan(Plan):
     def _row(
         self, partition: Partition, ck: tuple[bytes, ...] | None, row: Row | None, now: float
     ) -> list[bytes | None]:
+        if not self.plain:
+            values = [output.get(partition, ck, row, now) for output in self.outputs]
+            if not self.json:
+                return values
+            entries = [
+                f"{key}: {to_json(output.cql_type, value)}"
+                for key, output, value in zip(self._json_keys, self.outputs, values, strict=True)
+            ]
+            return [("{" + ", ".join(entries) + "}").encode("utf-8")]
         out: list[bytes | None] = []
         cells = row.live_cells(now) if row is not None else {}
         static: dict[str, bytes] | None = None
@@ -271,9 +300,18 @@ class SelectPlan(Plan):
             chosen: Iterable[Partition] = sorted(found.values(), key=lambda p: (p.token, p.key))
             if position is not None:
                 chosen = [p for p in chosen if (p.token, p.key) >= position]
+        elif self.where.token_range:
+            low, high = self.where.token_bounds(values)
+            if low > high:
+                return
+            start = (low, b"")
+            chosen = table.scan_from(start if position is None or position < start else position)
         else:
             chosen = table.scan_from(position)
+        high_token = self.where.token_bounds(values)[1] if self.where.token_range else None
         for partition in chosen:
+            if high_token is not None and partition.token > high_token:
+                return
             if resume is not None and resume.ck is None and partition.key == resume.key:
                 continue  # that partition was finished by the previous page
             yield partition
@@ -395,9 +433,23 @@ class SelectPlan(Plan):
                 expected = source.get(values)
                 if isinstance(expected, Unset):
                     raise Invalid(f"Invalid unset value for column {column.name}")
-                if not compare_values(op, actual, expected, column.cql_type):
+                if op in ("CONTAINS", "CONTAINS KEY"):
+                    if not _contains(column, op, actual, expected):
+                        return False
+                elif not compare_values(op, actual, expected, column.cql_type):
                     return False
         return True
+
+
+def _contains(column: Column, op: str, actual: bytes | None, expected: bytes | None) -> bool:
+    """``l CONTAINS v`` (a list or set element, a map value) and ``m CONTAINS KEY k``."""
+    if actual is None or expected is None:
+        return False
+    typename = column.cql_type.typename
+    elements = split_collection(actual, typename == "map")
+    if typename == "map":
+        elements = elements[0::2] if op == "CONTAINS KEY" else elements[1::2]
+    return expected in elements
 
 
 def _first(item: tuple[Any, tuple[bytes, ...]]) -> Any:

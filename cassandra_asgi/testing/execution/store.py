@@ -16,9 +16,9 @@ from typing import Any
 
 from cassandra.murmur3 import murmur3
 
-from ..language.types import CQLType, compare_key, type_name
+from ..language.types import CQLType, compare_key, quote_identifier, type_name
 
-__all__ = ["Column", "Keyspace", "Partition", "Row", "Store", "Table", "routing_key"]
+__all__ = ["Column", "Index", "Keyspace", "Partition", "Row", "Store", "Table", "routing_key"]
 
 _SHORT = struct.Struct(">H")
 
@@ -80,6 +80,8 @@ class Row:
     expiry: dict[str, float] | None = None
     marker: bool = False  # written by INSERT: the row exists even with every cell null
     marker_expiry: float | None = None
+    #: write timestamps (microseconds) of the cells, for writetime()
+    written: dict[str, int] | None = None
 
     def live_cells(self, now: float) -> dict[str, bytes]:
         if self.expiry is None:
@@ -97,13 +99,21 @@ class Row:
             return bool(self.cells)
         return any(self.expiry.get(name, now + 1) > now for name in self.cells)
 
-    def set_cell(self, name: str, value: bytes | None, deadline: float | None) -> None:
+    def set_cell(
+        self, name: str, value: bytes | None, deadline: float | None, timestamp: int | None = None
+    ) -> None:
         if value is None:
             self.cells.pop(name, None)
             if self.expiry is not None:
                 self.expiry.pop(name, None)
+            if self.written is not None:
+                self.written.pop(name, None)
             return
         self.cells[name] = value
+        if timestamp is not None:
+            if self.written is None:
+                self.written = {}
+            self.written[name] = timestamp
         if deadline is not None:
             if self.expiry is None:
                 self.expiry = {}
@@ -169,6 +179,19 @@ class Table:
     ) -> None:
         self.keyspace = keyspace
         self.name = name
+        self.read_only = read_only
+        self.partitions: dict[bytes, Partition] = {}
+        self._token_order: list[tuple[int, bytes]] | None = None
+        #: secondary indexes by name (the index is a scan: only the schema is kept)
+        self.indexes: dict[str, Index] = {}
+        #: dropped columns: name -> (type text, drop time in microseconds), for system_schema
+        self.dropped: dict[str, tuple[str, int]] = {}
+        self.options: dict[str, Any] = {}
+        self.set_columns(columns)
+        self.set_options(options or {})
+
+    def set_columns(self, columns: list[Column]) -> None:
+        """Install a column list (CREATE, ALTER TABLE ADD/DROP/RENAME, ALTER TYPE)."""
         self.columns = {column.name: column for column in columns}
         self.partition_key = sorted(
             (c for c in columns if c.kind == "partition_key"), key=lambda c: c.position
@@ -183,13 +206,24 @@ class Table:
             *self.clustering,
             *sorted(regular, key=lambda c: c.name),
         ]
-        self.options = options or {}
+        self.is_counter = any(c.cql_type.typename == "counter" for c in regular)
+        self._clustering_types = [(c.cql_type, c.descending) for c in self.clustering]
+
+    def set_options(self, options: dict[str, Any]) -> None:
+        self.options = options
         default_ttl = self.options.get("default_time_to_live", 0)
         self.default_ttl: int | None = int(default_ttl) if default_ttl else None
-        self.read_only = read_only
-        self.partitions: dict[bytes, Partition] = {}
-        self._token_order: list[tuple[int, bytes]] | None = None
-        self._clustering_types = [(c.cql_type, c.descending) for c in self.clustering]
+
+    def forget_cells(self, name: str) -> None:
+        """Drop every stored cell of a column (ALTER TABLE DROP: its data never comes back)."""
+        for partition in self.partitions.values():
+            partition.static.set_cell(name, None, None)
+            for row in partition.rows.values():
+                row.set_cell(name, None, None)
+        for key in [k for k, p in self.partitions.items() if not p.rows]:
+            partition = self.partitions[key]
+            if not partition.static.is_live(time.time()):
+                self.drop_partition(key)
 
     def clustering_sort_key(self, ck: tuple[bytes, ...]) -> tuple[Any, ...]:
         keys: list[Any] = []
@@ -248,12 +282,34 @@ class Table:
 
 
 @dataclass(slots=True)
+class Index:
+    """A secondary index: which column, and whether it indexes values, keys or entries."""
+
+    name: str
+    column: str
+    target: str  # regular | values | keys | entries | full
+    custom_class: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target_text(self) -> str:
+        """The ``target`` option Cassandra records: ``v``, ``values(l)``, ``keys(m)``..."""
+        column = quote_identifier(self.column)
+        return column if self.target == "regular" else f"{self.target}({column})"
+
+
+@dataclass(slots=True)
 class Keyspace:
     name: str
     replication: dict[str, str]
     durable_writes: bool = True
     tables: dict[str, Table] = field(default_factory=dict)
     read_only: bool = False
+    #: user-defined types by name, in creation order (a type may use the ones before it)
+    types: dict[str, CQLType] = field(default_factory=dict)
+
+    def user_type(self, name: str) -> CQLType | None:
+        return self.types.get(name)
 
 
 class Store:

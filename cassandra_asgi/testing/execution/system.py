@@ -8,15 +8,39 @@ claims Cassandra 3.11 so the driver uses its ``system_schema`` parser (SchemaPar
 from __future__ import annotations
 
 import decimal
+import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from ..errors import ConfigurationProblem, Invalid, SyntaxProblem
 from ..language import cql
-from ..language.types import PROTOCOL_VERSION, parse_type
+from ..language.types import (
+    PROTOCOL_VERSION,
+    CQLType,
+    LiteralError,
+    MapLiteral,
+    SetLiteral,
+    TypeResolver,
+    contains_type,
+    is_collection,
+    is_frozen,
+    is_udt,
+    parse_type,
+    type_name,
+)
 from .store import Column, Keyspace, Row, Store, Table
 
-__all__ = ["RELEASE_VERSION", "SystemTables"]
+__all__ = [
+    "RELEASE_VERSION",
+    "SystemTables",
+    "Trace",
+    "build_table",
+    "check_counter_columns",
+    "column_type",
+    "raise_invalid",
+    "table_option",
+]
 
 RELEASE_VERSION = "3.11.16"
 CQL_VERSION = "3.4.4"
@@ -79,6 +103,20 @@ _SYSTEM_TABLES = {
            kind text, options frozen<map<text, text>>,
            PRIMARY KEY (keyspace_name, table_name, index_name))""",
     ],
+    "system_traces": [
+        """CREATE TABLE sessions (session_id uuid PRIMARY KEY, client inet, command text,
+           coordinator inet, duration int, parameters map<text, text>, request text,
+           started_at timestamp)""",
+        """CREATE TABLE events (session_id uuid, event_id timeuuid, activity text, source inet,
+           source_elapsed int, thread text, PRIMARY KEY ((session_id), event_id))""",
+    ],
+}
+_WRITABLE_DATA = ("system_traces",)
+_KEYSPACE_REPLICATION = {
+    "system_traces": {
+        "class": "org.apache.cassandra.locator.SimpleStrategy",
+        "replication_factor": "2",
+    }
 }
 
 _TABLE_DEFAULTS: dict[str, Any] = {
@@ -109,7 +147,39 @@ _TABLE_DEFAULTS: dict[str, Any] = {
 }
 
 
-def build_table(keyspace: str, stmt: cql.CreateTable, *, read_only: bool = False) -> Table:
+def column_type(text: str, user_types: TypeResolver | None, name: str, kind: str) -> CQLType:
+    """The type of a column declared ``name text`` with Cassandra's rules for its kind."""
+    try:
+        cql_type = parse_type(text, user_types)
+    except LiteralError as exc:
+        raise_invalid(str(exc))
+    if kind in ("partition_key", "clustering"):
+        if is_collection(cql_type) and not is_frozen(cql_type):
+            raise_invalid(f"Invalid non-frozen collection type for PRIMARY KEY component {name}")
+        if is_udt(cql_type) and not is_frozen(cql_type):
+            raise_invalid(f"Invalid non-frozen user-defined type for PRIMARY KEY component {name}")
+        for forbidden in ("counter", "duration"):
+            if contains_type(cql_type, _named(forbidden)):
+                raise_invalid(f"{forbidden} type is not supported for PRIMARY KEY column '{name}'")
+    if kind == "static" and cql_type.typename == "counter":
+        raise_invalid(f"Static counter columns are not supported (column {name})")
+    return cql_type
+
+
+def _named(typename: str) -> Callable[[CQLType], bool]:
+    def matches(cql_type: CQLType) -> bool:
+        return bool(cql_type.typename == typename)
+
+    return matches
+
+
+def build_table(
+    keyspace: str,
+    stmt: cql.CreateTable,
+    *,
+    read_only: bool = False,
+    user_types: TypeResolver | None = None,
+) -> Table:
     """A Table from a parsed CREATE TABLE (validation messages follow Cassandra's)."""
     declared: dict[str, cql.ColumnSpec] = {}
     for spec in stmt.columns:
@@ -132,10 +202,6 @@ def build_table(keyspace: str, stmt: cql.CreateTable, *, read_only: bool = False
         )
     columns: list[Column] = []
     for spec in stmt.columns:
-        try:
-            cql_type = parse_type(spec.type_text)
-        except ValueError as exc:
-            raise_invalid(str(exc))
         if spec.name in stmt.partition_key:
             kind, position = "partition_key", stmt.partition_key.index(spec.name)
         elif spec.name in stmt.clustering:
@@ -149,25 +215,85 @@ def build_table(keyspace: str, stmt: cql.CreateTable, *, read_only: bool = False
                 "Static columns are only useful (and thus allowed) if the table has at "
                 "least one clustering column"
             )
-        if (
-            kind in ("partition_key", "clustering")
-            and cql_type.typename in ("list", "set", "map")
-            and "frozen" not in spec.type_text
-        ):
-            raise_invalid(
-                f"Invalid non-frozen collection type for PRIMARY KEY component {spec.name}"
-            )
+        cql_type = column_type(spec.type_text, user_types, spec.name, kind)
         columns.append(Column(spec.name, cql_type, kind, position, spec.name in stmt.descending))
     for name in stmt.descending:
         if name not in stmt.clustering:
             raise_invalid(
                 f"Only clustering key columns can be defined in CLUSTERING ORDER directive ({name})"
             )
-    unknown = sorted(set(stmt.options) - set(_TABLE_DEFAULTS))
-    if unknown:
-        raise SyntaxProblem(f"Unknown property '{unknown[0]}'")
-    options = {name: _option_value(name, value) for name, value in stmt.options.items()}
+    check_counter_columns(columns)
+    options = {name: table_option(name, value) for name, value in stmt.options.items()}
+    if options.get("default_time_to_live") and any(
+        c.cql_type.typename == "counter" for c in columns
+    ):
+        raise_invalid("Cannot set default_time_to_live on a table with counters")
     return Table(keyspace, stmt.name, columns, options, read_only=read_only)
+
+
+def check_counter_columns(columns: list[Column]) -> None:
+    """Cassandra's rule: a table's non-key columns are all counters or none is."""
+    regular = [c for c in columns if c.kind in ("regular", "static")]
+    counters = [c for c in regular if c.cql_type.typename == "counter"]
+    if counters and len(counters) != len(regular):
+        raise_invalid("Cannot mix counter and non counter columns in the same table")
+
+
+_COMPRESSORS = ("LZ4Compressor", "SnappyCompressor", "DeflateCompressor", "ZstdCompressor")
+_COMPACTIONS = (
+    "SizeTieredCompactionStrategy",
+    "LeveledCompactionStrategy",
+    "DateTieredCompactionStrategy",
+    "TimeWindowCompactionStrategy",
+)
+
+
+def table_option(name: str, value: Any) -> Any:
+    """A table property as system_schema.tables keeps it (ConfigurationException if invalid)."""
+    if name not in _TABLE_DEFAULTS:
+        raise SyntaxProblem(f"Unknown property '{name}'")
+    value = _option_value(name, value)
+    if name == "compression":
+        return _compression(value)
+    if name == "compaction":
+        return _compaction(value)
+    return value
+
+
+def _compression(value: dict[str, str]) -> dict[str, str]:
+    """``{}`` or ``{'enabled': 'false'}`` turn compression off, as in Cassandra 3.x."""
+    if not value or value.get("enabled") == "false":
+        return {"enabled": "false"}
+    options = dict(value)
+    options.pop("enabled", None)
+    klass = options.pop("class", None) or options.pop("sstable_compression", None)
+    if klass is None:
+        raise ConfigurationProblem("Missing sub-option 'class' for the 'compression' option.")
+    short = klass.rsplit(".", 1)[-1]
+    if short not in _COMPRESSORS:
+        raise ConfigurationProblem(f"Could not create Compression for type {klass}")
+    chunk = options.pop("chunk_length_in_kb", None) or options.pop("chunk_length_kb", None)
+    out = {
+        "chunk_length_in_kb": chunk or "64",
+        "class": f"org.apache.cassandra.io.compress.{short}",
+    }
+    options.pop("crc_check_chance", None)
+    if options:
+        raise ConfigurationProblem(f"Unknown compression options {sorted(options)}")
+    return out
+
+
+def _compaction(value: dict[str, str]) -> dict[str, str]:
+    options = dict(value)
+    klass = options.pop("class", None)
+    if klass is None:
+        raise ConfigurationProblem("Missing sub-option 'class' for the 'compaction' option.")
+    short = klass.rsplit(".", 1)[-1]
+    if short not in _COMPACTIONS:
+        raise ConfigurationProblem(f"Unable to find compaction strategy class '{klass}'")
+    options.setdefault("max_threshold", "32")
+    options.setdefault("min_threshold", "4")
+    return {"class": f"org.apache.cassandra.db.compaction.{short}", **options}
 
 
 def _option_value(name: str, value: Any) -> Any:
@@ -183,7 +309,9 @@ def _option_value(name: str, value: Any) -> Any:
     elif isinstance(default, str):
         ok = isinstance(value, str)
     elif isinstance(default, dict):
-        ok = isinstance(value, dict)
+        if isinstance(value, SetLiteral) and not value:
+            value = MapLiteral()  # `{}` reads as an empty set literal
+        ok = isinstance(value, MapLiteral)
         value = {str(k): _text(v) for k, v in value.items()} if ok else value
     else:
         ok = False
@@ -198,8 +326,26 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def raise_invalid(message: str) -> Any:
+def raise_invalid(message: str) -> NoReturn:
     raise Invalid(message)
+
+
+class Trace:
+    """One traced request: its session id and the events seen so far (for system_traces)."""
+
+    __slots__ = ("_clock", "events", "session_id", "started")
+
+    def __init__(self) -> None:
+        self.session_id = uuid.uuid1()
+        self.started = time.time()
+        self._clock = time.perf_counter()
+        self.events: list[tuple[uuid.UUID, str, int]] = []
+
+    def elapsed_us(self) -> int:
+        return int((time.perf_counter() - self._clock) * 1_000_000)
+
+    def event(self, activity: str) -> None:
+        self.events.append((uuid.uuid1(), activity, self.elapsed_us()))
 
 
 class SystemTables:
@@ -213,13 +359,16 @@ class SystemTables:
         step = 2**64 // _NUM_TOKENS
         self.tokens = [str(-(2**63) + step * i + step // 2) for i in range(_NUM_TOKENS)]
         for ks_name, definitions in _SYSTEM_TABLES.items():
-            keyspace = Keyspace(ks_name, dict(_LOCAL_STRATEGY), True, read_only=True)
+            replication = _KEYSPACE_REPLICATION.get(ks_name, _LOCAL_STRATEGY)
+            keyspace = Keyspace(ks_name, dict(replication), True, read_only=True)
             store.keyspaces[ks_name] = keyspace
             for text in definitions:
                 stmt = cql.parse(" ".join(text.split()))
                 assert isinstance(stmt, cql.CreateTable)
                 stmt.options = {}
-                keyspace.tables[stmt.name] = build_table(ks_name, stmt, read_only=True)
+                # rows of system_traces may be changed (not its schema), as in Cassandra
+                writable = ks_name in _WRITABLE_DATA
+                keyspace.tables[stmt.name] = build_table(ks_name, stmt, read_only=not writable)
         self.refresh()
 
     def schema_changed(self) -> None:
@@ -258,6 +407,9 @@ class SystemTables:
         keyspaces = self._table("system_schema", "keyspaces")
         tables = self._table("system_schema", "tables")
         columns = self._table("system_schema", "columns")
+        types = self._table("system_schema", "types")
+        indexes = self._table("system_schema", "indexes")
+        dropped = self._table("system_schema", "dropped_columns")
         for keyspace in store.keyspaces.values():
             _put(
                 keyspaces,
@@ -267,6 +419,16 @@ class SystemTables:
                     "replication": keyspace.replication,
                 },
             )
+            for udt in keyspace.types.values():
+                _put(
+                    types,
+                    {
+                        "keyspace_name": keyspace.name,
+                        "type_name": udt.typename,
+                        "field_names": list(udt.fieldnames),
+                        "field_types": [type_name(sub) for sub in udt.subtypes],
+                    },
+                )
             for table in keyspace.tables.values():
                 values = dict(_TABLE_DEFAULTS)
                 values.update(table.options)
@@ -275,9 +437,35 @@ class SystemTables:
                         "keyspace_name": keyspace.name,
                         "table_name": table.name,
                         "id": uuid.uuid5(uuid.NAMESPACE_OID, f"{keyspace.name}.{table.name}"),
+                        "flags": ["compound", "counter"] if table.is_counter else ["compound"],
                     }
                 )
                 _put(tables, values)
+                for index in table.indexes.values():
+                    options = {**index.options, "target": index.target_text}
+                    if index.custom_class is not None:
+                        options["class_name"] = index.custom_class
+                    _put(
+                        indexes,
+                        {
+                            "keyspace_name": keyspace.name,
+                            "table_name": table.name,
+                            "index_name": index.name,
+                            "kind": "CUSTOM" if index.custom_class else "COMPOSITES",
+                            "options": options,
+                        },
+                    )
+                for name, (dropped_type, dropped_at) in table.dropped.items():
+                    _put(
+                        dropped,
+                        {
+                            "keyspace_name": keyspace.name,
+                            "table_name": table.name,
+                            "column_name": name,
+                            "dropped_time": dropped_at // 1000,
+                            "type": dropped_type,
+                        },
+                    )
                 for column in table.columns.values():
                     order = "none"
                     if column.kind == "clustering":
@@ -295,6 +483,38 @@ class SystemTables:
                             "type": column.type_text,
                         },
                     )
+
+    def record_trace(
+        self, trace: Trace, client: str, command: str, request: str, parameters: dict[str, str]
+    ) -> None:
+        """Write a finished trace to system_traces.sessions and events, as a node does."""
+        trace.event("Request complete")
+        _put(
+            self._table("system_traces", "sessions"),
+            {
+                "session_id": trace.session_id,
+                "client": client,
+                "command": command,
+                "coordinator": self.address,
+                "duration": trace.elapsed_us(),
+                "parameters": parameters,
+                "request": request,
+                "started_at": int(trace.started * 1000),
+            },
+        )
+        events = self._table("system_traces", "events")
+        for event_id, activity, elapsed in trace.events:
+            _put(
+                events,
+                {
+                    "session_id": trace.session_id,
+                    "event_id": event_id,
+                    "activity": activity,
+                    "source": self.address,
+                    "source_elapsed": elapsed,
+                    "thread": "Native-Transport-Requests-1",
+                },
+            )
 
     def _table(self, keyspace: str, name: str) -> Table:
         table = self.store.table(keyspace, name)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cassandra import cqltypes
+
 from ..errors import Invalid
 from ..language import cql
-from ..language.types import compare_key
+from ..language.types import compare_key, contains_type, is_collection
 from .binding import Bind, InSource, Planner, Source, Values, required_value
 from .store import Column, Table
 
@@ -41,6 +44,26 @@ class Where:
     lower: tuple[Source, bool] | None = None
     upper: tuple[Source, bool] | None = None
     filters: list[tuple[Column, str, Source | InSource]] = field(default_factory=list)
+    #: WHERE token(pk...) bounds: (source of a bigint token, inclusive)
+    token_lower: tuple[Source, bool] | None = None
+    token_upper: tuple[Source, bool] | None = None
+
+    @property
+    def token_range(self) -> bool:
+        return self.token_lower is not None or self.token_upper is not None
+
+    def token_bounds(self, values: Values) -> tuple[int, int]:
+        """The inclusive range [low, high] of partition tokens the token() restrictions allow."""
+        low, high = -(2**63), 2**63 - 1
+        if self.token_lower is not None:
+            source, inclusive = self.token_lower
+            raw = required_value(source.get(values), "partition key token")
+            low = _LONG.unpack(raw)[0] + (0 if inclusive else 1)
+        if self.token_upper is not None:
+            source, inclusive = self.token_upper
+            raw = required_value(source.get(values), "partition key token")
+            high = _LONG.unpack(raw)[0] - (0 if inclusive else 1)
+        return low, high
 
     @property
     def single_partition(self) -> bool:
@@ -108,8 +131,18 @@ def plan_where(
     where = Where()
     by_column: dict[str, list[cql.Relation]] = {}
     for relation in relations:
+        if relation.token is not None:
+            _token_relation(planner, where, relation, for_write=for_write)
+            continue
         planner.column(relation.column)
         by_column.setdefault(relation.column, []).append(relation)
+    if where.token_range:
+        restricted = [c.name for c in table.partition_key if c.name in by_column]
+        if restricted:
+            raise Invalid(
+                f'Columns "{restricted[0]}" cannot be restricted by both a normal relation and '
+                "a token relation"
+            )
 
     def eq_or_in(column: Column, rels: list[cql.Relation]) -> Source | InSource | None:
         if len(rels) == 1 and rels[0].op == "=":
@@ -123,6 +156,8 @@ def plan_where(
     pk_sources: list[Source | InSource] = []
     for column in table.partition_key:
         rels = by_column.pop(column.name, [])
+        if any(rel.op in _CONTAINS for rel in rels):
+            raise Invalid(f"Cannot use {rels[0].op} on non-collection column {column.name}")
         source = eq_or_in(column, rels) if rels else None
         if source is None:
             if rels:
@@ -169,6 +204,8 @@ def plan_where(
         if source is not None:
             where.clustering_eq.append(source)
             continue
+        if any(rel.op in _CONTAINS for rel in rels):
+            raise Invalid(f"Cannot use {rels[0].op} on non-collection column {column.name}")
         for rel in rels:
             assert rel.term is not None
             if rel.op == "IN" or rel.op == "=":
@@ -195,7 +232,12 @@ def plan_where(
             raise Invalid(f"Non PRIMARY KEY columns found in where clause: {name}")
         for rel in rels:
             where.filters.append(_filter(planner, column, rel))
-    if where.filters and not allow_filtering and not for_write:
+    if (
+        where.filters
+        and not allow_filtering
+        and not for_write
+        and not (len(where.filters) == 1 and _indexed(table, *where.filters[0][:2]))
+    ):
         raise Invalid(
             "Cannot execute this query as it might involve data filtering and thus may have "
             "unpredictable performance. If you want to execute this query despite the "
@@ -204,12 +246,73 @@ def plan_where(
     return where
 
 
+_CONTAINS = ("CONTAINS", "CONTAINS KEY")
+_LONG = struct.Struct(">q")
+_BIGINT_TYPE = cqltypes.LongType
+
+
+def _indexed(table: Table, column: Column, op: str) -> bool:
+    """Whether a secondary index answers this restriction (then no ALLOW FILTERING needed)."""
+    for index in table.indexes.values():
+        if index.column != column.name:
+            continue
+        if op == "=" and index.target in ("regular", "full"):
+            return True
+        if op == "CONTAINS" and index.target == "values":
+            return True
+        if op == "CONTAINS KEY" and index.target == "keys":
+            return True
+    return False
+
+
+def _token_relation(
+    planner: Planner, where: Where, relation: cql.Relation, *, for_write: bool
+) -> None:
+    table = planner.table
+    assert relation.token is not None
+    if for_write:
+        raise Invalid("The token function cannot be used in WHERE clauses for UPDATE and DELETE")
+    expected = [c.name for c in table.partition_key]
+    if list(relation.token) != expected:
+        raise Invalid(
+            "The token() function must be applied to all partition key components or none of "
+            f"them, in order ({', '.join(expected)})"
+        )
+    assert relation.term is not None
+    if relation.op not in ("=", "<", "<=", ">", ">="):
+        raise Invalid(f"Unsupported operator {relation.op} on token()")
+    bound = (planner.source(relation.term, _BIGINT_TYPE, "partition key token"), True)
+    if relation.op in (">", ">=", "="):
+        if where.token_lower is not None:
+            raise Invalid("More than one restriction was found for the start bound on token()")
+        where.token_lower = (bound[0], relation.op != ">")
+    if relation.op in ("<", "<=", "="):
+        if where.token_upper is not None:
+            raise Invalid("More than one restriction was found for the end bound on token()")
+        where.token_upper = (bound[0], relation.op != "<")
+
+
 def _filter(
     planner: Planner, column: Column, rel: cql.Relation
 ) -> tuple[Column, str, Source | InSource]:
     if rel.op == "IN":
         return column, "IN", planner.in_source(rel, column)
     assert rel.term is not None
+    if rel.op in _CONTAINS:
+        cql_type = column.cql_type
+        if not is_collection(cql_type):
+            raise Invalid(f"Cannot use {rel.op} on non-collection column {column.name}")
+        if rel.op == "CONTAINS KEY":
+            if cql_type.typename != "map":
+                raise Invalid(f"Cannot use CONTAINS KEY on non-map column {column.name}")
+            element = cql_type.subtypes[0]
+        else:
+            element = cql_type.subtypes[-1]
+        return column, rel.op, planner.source(rel.term, element, column.name)
+    if rel.op in ("<", "<=", ">", ">=") and contains_type(
+        column.cql_type, lambda t: t.typename == "duration"
+    ):
+        raise Invalid("Slice restrictions are not supported on duration columns")
     return column, rel.op, planner.source(rel.term, column.cql_type, column.name)
 
 

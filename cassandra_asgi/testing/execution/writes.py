@@ -10,12 +10,23 @@ from cassandra import cqltypes
 
 from ..errors import Invalid, Unauthorized
 from ..language import cql
-from ..language.types import PROTOCOL_VERSION, is_collection, normalize_collection
-from ..wire.frames import Unset
+from ..language.types import (
+    PROTOCOL_VERSION,
+    LiteralError,
+    is_collection,
+    is_frozen,
+    is_udt,
+    join_fields,
+    normalize_collection,
+    split_fields,
+    validate_value,
+)
+from ..wire.frames import UNSET, Unset
 from ..wire.results import VOID, ColumnSpec, RowsMetadata, rows_body
 from .binding import (
     Bind,
     Bound,
+    Const,
     InSource,
     Plan,
     Planner,
@@ -26,13 +37,16 @@ from .binding import (
     int_value,
     required_value,
 )
+from .functions import from_json, json_field_name, parse_json
 from .store import Column, Table, routing_key
 from .where import pk_indexes, plan_where
 
 __all__ = ["DeletePlan", "InsertPlan", "UpdatePlan", "WritePlan", "lwt_result"]
 
 _INT = struct.Struct(">i")
+_BIGINT = struct.Struct(">q")
 _BOOL_TYPE = cqltypes.BooleanType
+_TEXT_TYPE = cqltypes.VarcharType
 _INT_TYPE = cqltypes.Int32Type
 _BIGINT_TYPE = cqltypes.LongType
 _TRUE = b"\x01"
@@ -46,13 +60,41 @@ class WritePlan(Plan):
     """INSERT, UPDATE and DELETE share key resolution, TTLs and lightweight transactions."""
 
     conditional = False
+    #: a write to a counter table (counter batches accept only these)
+    counter = False
 
-    def apply(self, values: Values, now: float) -> None:
+    #: USING TIMESTAMP, when the statement gives one
+    timestamp: Source | None = None
+
+    def apply(self, values: Values, now: float, timestamp: int) -> None:
         raise NotImplementedError
+
+    def write_timestamp(self, values: Values, now: float, default: int | None) -> int:
+        """USING TIMESTAMP, else the client's default timestamp, else the server's clock (us)."""
+        if self.timestamp is not None:
+            raw = self.timestamp.get(values)
+            if isinstance(raw, bytes) and len(raw) == 8:
+                return int(_BIGINT.unpack(raw)[0])
+        if default is not None:
+            return default
+        return int(now * 1_000_000)
 
     def partition_keys(self, values: Values) -> list[bytes]:
         """Serialized keys of the partitions written (a conditional batch needs just one)."""
         raise NotImplementedError
+
+    #: where the written values come from (keys and cells), for data_size
+    value_sources: list[Source]
+
+    def data_size(self, values: Values) -> int:
+        """About the size Cassandra counts for the batch size guard: the key and cell bytes,
+        plus 8 bytes of timestamp for each cell and for the row."""
+        size = 8
+        for source in self.value_sources:
+            value = source.get(values)
+            if isinstance(value, bytes):
+                size += len(value) + 8
+        return size
 
     def check(
         self, values: Values, now: float
@@ -61,15 +103,20 @@ class WritePlan(Plan):
         return True, [], []
 
     def run(
-        self, values: Values, page_size: int, paging_state: bytes | None, skip_metadata: bool
+        self,
+        values: Values,
+        page_size: int,
+        paging_state: bytes | None,
+        skip_metadata: bool,
+        timestamp: int | None = None,
     ) -> bytes:
         now = time.time()
         if not self.conditional:
-            self.apply(values, now)
+            self.apply(values, now, self.write_timestamp(values, now, timestamp))
             return VOID
         applied, columns, current = self.check(values, now)
         if applied:
-            self.apply(values, now)
+            self.apply(values, now, self.write_timestamp(values, now, timestamp))
         return lwt_result(self.table, applied, columns, current)
 
 
@@ -91,14 +138,23 @@ def _validated(column: Column, value: bytes | None) -> bytes | None:
     if value is None:
         return None
     try:
-        column.cql_type.deserialize(value, PROTOCOL_VERSION)
-    except Exception:
+        validate_value(column.cql_type, value)
+    except LiteralError:
         raise Invalid(
             f"Invalid value for column {column.name} of type {column.type_text}"
         ) from None
     if is_collection(column.cql_type):
         return normalize_collection(column.cql_type, value)
     return value
+
+
+def _check_counter_write(table: Table, ttl: cql.Term | None, timestamp: cql.Term | None) -> None:
+    if not table.is_counter:
+        return
+    if ttl is not None:
+        raise Invalid("Cannot provide custom TTL for counter updates")
+    if timestamp is not None:
+        raise Invalid("Cannot provide custom timestamp for counter updates")
 
 
 def _ttl_deadline(ttl: int | None, now: float, table: Table | None = None) -> float | None:
@@ -113,13 +169,67 @@ def _ttl_deadline(ttl: int | None, now: float, table: Table | None = None) -> fl
     return now + ttl
 
 
+class _JsonDocument:
+    """The JSON text of an INSERT JSON, parsed once per execution into column values."""
+
+    __slots__ = ("_last", "_parsed", "default_unset", "source", "table")
+
+    def __init__(self, table: Table, source: Source, default_unset: bool) -> None:
+        self.table = table
+        self.source = source
+        self.default_unset = default_unset
+        self._last: bytes | None = None
+        self._parsed: dict[str, bytes | None] = {}
+
+    def fields(self, values: Values) -> dict[str, bytes | None]:
+        raw = self.source.get(values)
+        if not isinstance(raw, bytes):
+            raise Invalid("Got null for INSERT JSON values")
+        if raw is not self._last:
+            document = parse_json(raw.decode("utf-8"))
+            if not isinstance(document, dict):
+                raise Invalid("Could not decode JSON string as a map: not a JSON object")
+            parsed: dict[str, bytes | None] = {}
+            for key, value in document.items():
+                name = json_field_name(key)
+                column = self.table.columns.get(name)
+                if column is None:
+                    raise Invalid(f"JSON values map contains unrecognized column: {name}")
+                parsed[name] = from_json(column.cql_type, value, f"column {name}")
+            self._last, self._parsed = raw, parsed
+        return self._parsed
+
+
+class _JsonField(Source):
+    """One column's value taken from an INSERT JSON document (null or unset when missing)."""
+
+    __slots__ = ("column", "document")
+
+    def __init__(self, document: _JsonDocument, column: Column) -> None:
+        self.document = document
+        self.column = column
+
+    def get(self, values: Values) -> bytes | Unset | None:
+        fields = self.document.fields(values)
+        if self.column.name in fields:
+            return fields[self.column.name]
+        return UNSET if self.document.default_unset else None
+
+
 class InsertPlan(WritePlan):
     def __init__(self, table: Table, stmt: cql.Insert, bound: Bound) -> None:
         _check_writable(table)
+        if table.is_counter:
+            raise Invalid("INSERT statements are not allowed on counter tables, use UPDATE instead")
         self.table = table
         self.bound = bound
         planner = Planner(table, bound)
         self.assigned: list[tuple[Column, Source]] = []
+        if stmt.json is not None:
+            document = _JsonDocument(
+                table, planner.source(stmt.json, _TEXT_TYPE, "[json]"), stmt.json_default_unset
+            )
+            self.assigned = [(c, _JsonField(document, c)) for c in table.columns.values()]
         seen = set()
         for name, term in zip(stmt.columns, stmt.values, strict=True):
             column = planner.column(name)
@@ -137,9 +247,10 @@ class InsertPlan(WritePlan):
         self.pk_sources = [by_name[c.name] for c in table.partition_key]
         self.ck_sources = [by_name[c.name] for c in table.clustering]
         self.cells = [(c, s) for c, s in self.assigned if c.kind in ("regular", "static")]
+        self.value_sources = [s for _, s in self.assigned]
         self.ttl = planner.int_source(stmt.ttl, "[ttl]")
         if stmt.timestamp is not None:
-            planner.source(stmt.timestamp, _BIGINT_TYPE, "[timestamp]")
+            self.timestamp = planner.source(stmt.timestamp, _BIGINT_TYPE, "[timestamp]")
         self.conditional = stmt.if_not_exists
         self.pk_indexes = [s.index for s in self.pk_sources if isinstance(s, Bind)]
         if len(self.pk_indexes) != len(self.pk_sources):
@@ -174,7 +285,7 @@ class InsertPlan(WritePlan):
         specs = [ColumnSpec(table.keyspace, table.name, c.name, c.cql_type) for c in columns]
         return False, specs, [cell_value(c, partition, ck, row, now) for c in columns]
 
-    def apply(self, values: Values, now: float) -> None:
+    def apply(self, values: Values, now: float, timestamp: int) -> None:
         table = self.table
         assert table is not None
         parts, ck = self._key(values)
@@ -196,7 +307,7 @@ class InsertPlan(WritePlan):
         row.marker_expiry = deadline
         for column, value in updates:
             target = partition.static if column.kind == "static" else row
-            target.set_cell(column.name, value, deadline)
+            target.set_cell(column.name, value, deadline, timestamp)
         table.cleanup(partition, [ck], now)
 
 
@@ -231,6 +342,8 @@ class _KeyedWrite(WritePlan):
             column = self.planner.column(condition.column)
             if column.kind in ("partition_key", "clustering"):
                 raise Invalid(f"PRIMARY KEY column '{column.name}' cannot have IF conditions")
+            if condition.op not in ("=", "!=", "IN") and column.cql_type.typename == "duration":
+                raise Invalid("Slice conditions are not supported on durations")
             if condition.op == "IN":
                 self.conditions.append((column, "IN", self.planner.in_source(condition, column)))
             else:
@@ -243,6 +356,9 @@ class _KeyedWrite(WritePlan):
                     )
                 )
         self.conditional = if_exists or bool(conditions)
+        self.counter = table.is_counter
+        if self.conditional and table.is_counter:
+            raise Invalid("Conditional updates are not supported on counter tables")
         if self.conditional and (
             not self.where.single_partition
             or not full_key
@@ -253,6 +369,9 @@ class _KeyedWrite(WritePlan):
                 "conditional updates"
             )
         self.pk_indexes = pk_indexes(self.where, table)
+        self.value_sources = [
+            s for s in [*self.where.partition, *self.where.clustering_eq] if isinstance(s, Source)
+        ]
 
     def partition_keys(self, values: Values) -> list[bytes]:
         assert self.table is not None
@@ -344,10 +463,46 @@ class UpdatePlan(_KeyedWrite):
                         f"Invalid operation ({column.name}[...] = ...) for non-map/list column "
                         f"{column.name}"
                     )
+            elif assignment.kind == "set_field":
+                field_name = assignment.field
+                assert field_name is not None
+                if not is_udt(cql_type):
+                    raise Invalid(
+                        f"Invalid operation ({column.name}.{field_name} = ...) for non-UDT "
+                        f"column {column.name}"
+                    )
+                if is_frozen(cql_type):
+                    raise Invalid(
+                        f"Invalid operation ({column.name}.{field_name} = ...) for frozen UDT "
+                        f"column {column.name}"
+                    )
+                if field_name not in cql_type.fieldnames:
+                    raise Invalid(
+                        f"UDT column {column.name} does not have a field named {field_name}"
+                    )
+                position = cql_type.fieldnames.index(field_name)
+                key_source = Const(_INT.pack(position))
+                value_source = self.planner.source(
+                    assignment.term, cql_type.subtypes[position], f"{column.name}.{field_name}"
+                )
+            elif cql_type.typename == "counter":
+                if assignment.kind not in ("add", "remove"):
+                    raise Invalid(
+                        f"Cannot set the value of counter column {column.name} (counters can "
+                        "only be incremented/decremented, not set)"
+                    )
+                value_source = self.planner.source(assignment.term, cql_type, column.name)
             elif assignment.kind in ("add", "prepend", "remove"):
                 if not is_collection(cql_type):
-                    raise cql.Unsupported(
-                        f"arithmetic on {column.type_text} column {column.name} (counters)"
+                    sign = "+" if assignment.kind != "remove" else "-"
+                    raise Invalid(
+                        f"Invalid operation ({column.name} = {column.name} {sign} ...) for non "
+                        f"counter column {column.name}"
+                    )
+                if is_frozen(cql_type):
+                    raise Invalid(
+                        f"Invalid operation ({column.name} = {column.name} + ...) for frozen "
+                        f"collection column {column.name}"
                     )
                 if assignment.kind == "prepend" and cql_type.typename != "list":
                     raise Invalid(f"Invalid operation (prepend) for non-list column {column.name}")
@@ -357,13 +512,20 @@ class UpdatePlan(_KeyedWrite):
                 else:
                     value_source = self.planner.source(assignment.term, cql_type, column.name)
             else:
+                if cql_type.typename == "counter":
+                    raise Invalid(
+                        f"Cannot set the value of counter column {column.name} (counters can "
+                        "only be incremented/decremented, not set)"
+                    )
                 value_source = self.planner.source(assignment.term, cql_type, column.name)
             self.assignments.append((column, assignment.kind, value_source, key_source))
+            self.value_sources.append(value_source)
+        _check_counter_write(table, stmt.ttl, stmt.timestamp)
         self.ttl = self.planner.int_source(stmt.ttl, "[ttl]")
         if stmt.timestamp is not None:
-            self.planner.source(stmt.timestamp, _BIGINT_TYPE, "[timestamp]")
+            self.timestamp = self.planner.source(stmt.timestamp, _BIGINT_TYPE, "[timestamp]")
 
-    def apply(self, values: Values, now: float) -> None:
+    def apply(self, values: Values, now: float, timestamp: int) -> None:
         table = self.table
         assert table is not None
         deadline = _ttl_deadline(int_value(self.ttl, values, "TTL"), now, table)
@@ -380,13 +542,56 @@ class UpdatePlan(_KeyedWrite):
                     if isinstance(value, Unset):
                         continue
                     if kind == "set":
-                        target.set_cell(column.name, _validated(column, value), deadline)
+                        target.set_cell(column.name, _validated(column, value), deadline, timestamp)
+                    elif column.cql_type.typename == "counter":
+                        current = target.live_cells(now).get(column.name)
+                        total = _counter_update(kind, current, value)
+                        target.set_cell(column.name, total, None, timestamp)
+                    elif kind == "set_field":
+                        current = target.live_cells(now).get(column.name)
+                        assert isinstance(key_source, Const)
+                        assert key_source.value is not None
+                        position = _INT.unpack(key_source.value)[0]
+                        updated = _field_update(column, position, current, value)
+                        target.set_cell(column.name, updated, deadline, timestamp)
                     else:
                         key = key_source.get(values) if key_source is not None else None
                         current = target.live_cells(now).get(column.name)
                         updated = _collection_update(column, kind, current, value, key)
-                        target.set_cell(column.name, updated, deadline)
+                        target.set_cell(column.name, updated, deadline, timestamp)
             table.cleanup(partition, cks or [], now)
+
+
+def _counter_update(kind: str, current: bytes | None, delta: bytes | None) -> bytes:
+    if delta is None:
+        raise Invalid("Invalid null value for counter increment/decrement")
+    if len(delta) != 8:
+        raise Invalid("Invalid value for a counter increment: expected an 8-byte bigint")
+    base = _BIGINT.unpack(current)[0] if current else 0
+    change = _BIGINT.unpack(delta)[0]
+    total = base + change if kind == "add" else base - change
+    total = (total + 2**63) % 2**64 - 2**63  # a counter wraps around like a Java long
+    return _BIGINT.pack(total)
+
+
+def _field_update(
+    column: Column, position: int, current: bytes | None, value: bytes | None
+) -> bytes | None:
+    """Set one field of a non-frozen UDT value; a value whose fields are all null is null."""
+    field_type = column.cql_type.subtypes[position]
+    if value is not None:
+        try:
+            validate_value(field_type, value)
+        except LiteralError:
+            raise Invalid(
+                f"Invalid value for field {column.cql_type.fieldnames[position]} of {column.name}"
+            ) from None
+    fields = split_fields(current) if current else []
+    fields.extend([None] * (len(column.cql_type.subtypes) - len(fields)))
+    fields[position] = value
+    if all(f is None for f in fields):
+        return None
+    return join_fields(fields)
 
 
 def _collection_update(
@@ -476,9 +681,9 @@ class DeletePlan(_KeyedWrite):
         ):
             raise Invalid("Range deletions are not supported for specific columns")
         if stmt.timestamp is not None:
-            self.planner.source(stmt.timestamp, _BIGINT_TYPE, "[timestamp]")
+            self.timestamp = self.planner.source(stmt.timestamp, _BIGINT_TYPE, "[timestamp]")
 
-    def apply(self, values: Values, now: float) -> None:
+    def apply(self, values: Values, now: float, timestamp: int) -> None:
         table = self.table
         assert table is not None
         matcher = None if self.full_key else self.where.row_matcher(values, table)

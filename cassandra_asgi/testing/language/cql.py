@@ -15,23 +15,43 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import Invalid, SyntaxProblem
-from .types import SetLiteral
+from .types import (
+    DURATION_TOKEN,
+    LiteralError,
+    MapLiteral,
+    SetLiteral,
+    TupleLiteral,
+    UdtLiteral,
+    parse_duration,
+)
 
 __all__ = [
+    "AlterKeyspace",
+    "AlterTable",
+    "AlterType",
     "Assignment",
     "Batch",
+    "Call",
+    "CastExpr",
+    "ColumnRef",
     "Condition",
+    "CreateIndex",
     "CreateKeyspace",
     "CreateTable",
+    "CreateType",
     "Delete",
+    "DropIndex",
     "DropKeyspace",
     "DropTable",
+    "DropType",
+    "FieldRef",
     "FunctionCall",
     "Insert",
     "Literal",
     "Marker",
     "Relation",
     "Select",
+    "Selector",
     "Statement",
     "Truncate",
     "Unsupported",
@@ -75,10 +95,11 @@ Term = Literal | Marker | FunctionCall
 
 @dataclass(frozen=True, slots=True)
 class Relation:
-    column: str
-    op: str  # = < <= > >= IN
+    column: str  # for token(...) restrictions, the first partition key column named
+    op: str  # = < <= > >= IN CONTAINS "CONTAINS KEY"
     term: Term | None = None  # a single term, or a marker bound to a whole IN list
     terms: tuple[Term, ...] | None = None  # IN (a, b, c)
+    token: tuple[str, ...] | None = None  # token(a, b) > term: the columns inside token()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +113,10 @@ class Condition:
 @dataclass(frozen=True, slots=True)
 class Assignment:
     column: str
-    kind: str  # set | add | prepend | remove | set_key
+    kind: str  # set | add | prepend | remove | set_key | set_field
     term: Term
     key: Term | None = None
+    field: str | None = None  # set_field: the UDT field assigned
 
 
 # --- statements --------------------------------------------------------------------------
@@ -157,6 +179,67 @@ class Use(Statement):
 
 
 @dataclass(slots=True)
+class CreateType(Statement):
+    keyspace: str | None = None
+    name: str = ""
+    if_not_exists: bool = False
+    fields: list[tuple[str, str]] = field(default_factory=list)  # (name, type text)
+
+
+@dataclass(slots=True)
+class DropType(Statement):
+    keyspace: str | None = None
+    name: str = ""
+    if_exists: bool = False
+
+
+@dataclass(slots=True)
+class AlterType(Statement):
+    keyspace: str | None = None
+    name: str = ""
+    added: list[tuple[str, str]] = field(default_factory=list)  # ADD field type
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # RENAME old TO new
+
+
+@dataclass(slots=True)
+class AlterTable(Statement):
+    keyspace: str | None = None
+    name: str = ""
+    added: list[ColumnSpec] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    renamed: list[tuple[str, str]] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    altered_type: str | None = None  # ALTER col TYPE t: refused as Cassandra 3.x does
+
+
+@dataclass(slots=True)
+class AlterKeyspace(Statement):
+    name: str = ""
+    replication: dict[str, str] | None = None
+    durable_writes: bool | None = None
+
+
+@dataclass(slots=True)
+class CreateIndex(Statement):
+    keyspace: str | None = None
+    table: str = ""
+    name: str | None = None
+    if_not_exists: bool = False
+    column: str = ""
+    target: str = "values"  # values | keys | entries | full (the whole frozen collection)
+    explicit_target: bool = False  # values(c) written out, not just c
+    custom_class: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class DropIndex(Statement):
+    keyspace: str | None = None
+    name: str = ""
+    if_exists: bool = False
+
+
+@dataclass(slots=True)
 class Insert(Statement):
     keyspace: str | None = None
     table: str = ""
@@ -165,6 +248,8 @@ class Insert(Statement):
     if_not_exists: bool = False
     ttl: Term | None = None
     timestamp: Term | None = None
+    json: Term | None = None  # INSERT JSON: the JSON text (a literal or a bind marker)
+    json_default_unset: bool = False  # DEFAULT UNSET: columns missing from the JSON untouched
 
 
 @dataclass(slots=True)
@@ -190,11 +275,48 @@ class Delete(Statement):
     timestamp: Term | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ColumnRef:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRef:
+    base: Expr
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A function in a selector: ``writetime(v)``, ``token(k)``, ``blobAsInt(b)``, ``count(*)``."""
+
+    name: str  # lower-cased
+    args: tuple[Expr, ...]
+    star: bool = False  # count(*)
+
+
+@dataclass(frozen=True, slots=True)
+class CastExpr:
+    expr: Expr
+    type_text: str
+
+
+Expr = ColumnRef | FieldRef | Call | CastExpr | Literal | Marker
+
+
 @dataclass(slots=True)
 class Selector:
-    column: str | None  # None for COUNT(*)
+    expr: Expr
     alias: str | None = None
-    count: bool = False
+
+    @property
+    def column(self) -> str | None:
+        """The column name of a plain column selector."""
+        return self.expr.name if isinstance(self.expr, ColumnRef) else None
+
+    @property
+    def count(self) -> bool:
+        return isinstance(self.expr, Call) and self.expr.name == "count"
 
 
 @dataclass(slots=True)
@@ -229,19 +351,22 @@ _TOKEN_RE = re.compile(
   | (?P<qident>"(?:[^"]|"")+")
   | (?P<uuid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![\w-]))
   | (?P<blob>0[xX][0-9a-fA-F]*(?!\w))
+  | (?P<duration>"""
+    + DURATION_TOKEN
+    + r""")
   | (?P<float>\d+\.\d*(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\.\d+(?:[eE][+-]?\d+)?)
   | (?P<int>\d+(?![\w.]))
   | (?P<ident>[a-zA-Z_][a-zA-Z0-9_]*)
   | (?P<named>:(?:[a-zA-Z_][a-zA-Z0-9_]*|"(?:[^"]|"")+"))
   | (?P<op><=|>=|!=|[-+(),;.*=<>?\[\]{}:])
     """,
-    re.VERBOSE | re.DOTALL,
+    re.VERBOSE | re.DOTALL | re.IGNORECASE,
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    kind: str  # ident qident string int float uuid blob named op end
+    kind: str  # ident qident string int float uuid blob duration named op end
     text: str
     pos: int
 
@@ -276,7 +401,6 @@ def _where(text: str, pos: int) -> str:
 # --- parser ------------------------------------------------------------------------------
 
 _UNSUPPORTED_STARTS = {
-    "alter": "ALTER",
     "grant": "GRANT",
     "revoke": "REVOKE",
     "list": "LIST",
@@ -346,10 +470,10 @@ class Parser:
             return token.text[1:-1].replace('""', '"')
         raise self.error(what)
 
-    def qualified_name(self) -> tuple[str | None, str]:
-        first = self.identifier("a table name")
+    def qualified_name(self, what: str = "a table name") -> tuple[str | None, str]:
+        first = self.identifier(what)
         if self.accept_op("."):
-            return first, self.identifier("a table name")
+            return first, self.identifier(what)
         return None, first
 
     def finish(self) -> None:
@@ -374,6 +498,8 @@ class Parser:
             stmt = self.create()
         elif word == "drop":
             stmt = self.drop()
+        elif word == "alter":
+            stmt = self.alter()
         elif word == "truncate":
             self.advance()
             self.accept_word("table")
@@ -401,10 +527,138 @@ class Parser:
             return self.create_keyspace()
         if self.accept_word("table", "columnfamily"):
             return self.create_table()
+        if self.accept_word("type"):
+            return self.create_type()
+        if self.at_word("index") or (self.at_word("custom") and self.peek().word == "index"):
+            return self.create_index()
         what = self.tok.text.upper()
-        if what == "CUSTOM" or what == "MATERIALIZED":
+        if what == "MATERIALIZED":
             what = f"{what} {self.peek().text.upper()}"
         raise Unsupported(f"CREATE {what}")
+
+    def create_type(self) -> CreateType:
+        stmt = CreateType(if_not_exists=self.if_not_exists())
+        stmt.keyspace, stmt.name = self.qualified_name("a type name")
+        self.expect_op("(")
+        while True:
+            stmt.fields.append((self.identifier("a field name"), self.type_text()))
+            if not self.accept_op(","):
+                break
+        self.expect_op(")")
+        return stmt
+
+    def create_index(self) -> CreateIndex:
+        stmt = CreateIndex()
+        custom = self.accept_word("custom")
+        self.expect_word("index")
+        stmt.if_not_exists = self.if_not_exists()
+        if not self.at_word("on"):
+            stmt.name = self.identifier("an index name")
+        self.expect_word("on")
+        stmt.keyspace, stmt.table = self.qualified_name()
+        self.expect_op("(")
+        if self.at_word("keys", "values", "entries", "full") and self.peek().text == "(":
+            stmt.target = self.advance().text.lower()
+            stmt.explicit_target = True
+            self.expect_op("(")
+            stmt.column = self.identifier("a column name")
+            self.expect_op(")")
+        else:
+            stmt.column = self.identifier("a column name")
+        self.expect_op(")")
+        if self.accept_word("using"):
+            value = self.constant()
+            if not isinstance(value, str):
+                raise self.error("an index class name string")
+            stmt.custom_class = value
+            if self.accept_word("with"):
+                self.expect_word("options")
+                self.expect_op("=")
+                options = self.constant()
+                if not isinstance(options, MapLiteral):
+                    raise Invalid("Index OPTIONS must be a map literal")
+                stmt.options = {str(k): _option_text(v) for k, v in options.items()}
+        elif custom:
+            raise self.error("USING")
+        return stmt
+
+    def alter(self) -> Statement:
+        self.expect_word("alter")
+        if self.accept_word("table", "columnfamily"):
+            return self.alter_table()
+        if self.accept_word("keyspace", "schema"):
+            stmt = AlterKeyspace(name=self.identifier("a keyspace name"))
+            self.expect_word("with")
+            replication, durable = self.keyspace_options()
+            stmt.replication = replication
+            stmt.durable_writes = durable
+            return stmt
+        if self.accept_word("type"):
+            return self.alter_type()
+        what = self.tok.text.upper()
+        if what == "MATERIALIZED":
+            what = f"{what} {self.peek().text.upper()}"
+        raise Unsupported(f"ALTER {what}")
+
+    def alter_table(self) -> AlterTable:
+        stmt = AlterTable()
+        stmt.keyspace, stmt.name = self.qualified_name()
+        if self.accept_word("add"):
+            parenthesized = self.accept_op("(")
+            while True:
+                name = self.identifier("a column name")
+                type_text = self.type_text()
+                stmt.added.append(ColumnSpec(name, type_text, self.accept_word("static")))
+                if not (parenthesized and self.accept_op(",")):
+                    break
+            if parenthesized:
+                self.expect_op(")")
+        elif self.accept_word("drop"):
+            if self.accept_op("("):
+                while True:
+                    stmt.dropped.append(self.identifier("a column name"))
+                    if not self.accept_op(","):
+                        break
+                self.expect_op(")")
+            else:
+                stmt.dropped.append(self.identifier("a column name"))
+            if self.accept_word("using"):
+                self.expect_word("timestamp")
+                self.constant()
+        elif self.accept_word("rename"):
+            while True:
+                old = self.identifier("a column name")
+                self.expect_word("to")
+                stmt.renamed.append((old, self.identifier("a column name")))
+                if not self.accept_word("and"):
+                    break
+        elif self.accept_word("with"):
+            self.table_options(stmt.options)
+        elif self.accept_word("alter"):
+            self.identifier("a column name")
+            self.expect_word("type")
+            stmt.altered_type = self.type_text()
+        else:
+            raise self.error("ADD, DROP, RENAME, ALTER or WITH")
+        return stmt
+
+    def alter_type(self) -> AlterType:
+        stmt = AlterType()
+        stmt.keyspace, stmt.name = self.qualified_name("a type name")
+        if self.accept_word("add"):
+            stmt.added.append((self.identifier("a field name"), self.type_text()))
+        elif self.accept_word("rename"):
+            while True:
+                old = self.identifier("a field name")
+                self.expect_word("to")
+                stmt.renamed.append((old, self.identifier("a field name")))
+                if not self.accept_word("and"):
+                    break
+        elif self.at_word("alter"):
+            raise Unsupported("ALTER TYPE ... ALTER (removed from Cassandra in 3.0.11)")
+        else:
+            raise self.error("ADD or RENAME")
+        return stmt
 
     def if_not_exists(self) -> bool:
         if self.at_word("if"):
@@ -425,24 +679,32 @@ class Parser:
         stmt = CreateKeyspace(if_not_exists=self.if_not_exists())
         stmt.name = self.identifier("a keyspace name")
         self.expect_word("with")
+        replication, durable = self.keyspace_options()
+        stmt.replication = replication or {}
+        stmt.durable_writes = True if durable is None else durable
+        return stmt
+
+    def keyspace_options(self) -> tuple[dict[str, str] | None, bool | None]:
+        replication: dict[str, str] | None = None
+        durable: bool | None = None
         while True:
             option = self.identifier("a keyspace option")
             self.expect_op("=")
             if option == "replication":
                 value = self.constant()
-                if not isinstance(value, dict):
+                if not isinstance(value, MapLiteral):
                     raise Invalid("replication must be a map literal such as {'class': ...}")
-                stmt.replication = {str(k): _option_text(v) for k, v in value.items()}
+                replication = {str(k): _option_text(v) for k, v in value.items()}
             elif option == "durable_writes":
                 flag = self.constant()
                 if not isinstance(flag, bool):
                     raise Invalid("durable_writes must be true or false")
-                stmt.durable_writes = flag
+                durable = flag
             else:
-                raise Invalid(f"Unknown keyspace option '{option}'")
+                raise SyntaxProblem(f"Unknown property '{option}'")
             if not self.accept_word("and"):
                 break
-        return stmt
+        return replication, durable
 
     def create_table(self) -> CreateTable:
         stmt = CreateTable(if_not_exists=self.if_not_exists())
@@ -464,35 +726,38 @@ class Parser:
                     if stmt.partition_key:
                         raise Invalid("Multiple PRIMARY KEYs specified (exactly one required)")
                     stmt.partition_key = [name]
-            if not self.accept_op(","):
-                break
+            if not self.accept_op(",") or self.at_op(")"):
+                break  # Cassandra accepts a trailing comma before the closing parenthesis
         self.expect_op(")")
         if self.accept_word("with"):
-            while True:
-                if self.at_word("clustering"):
-                    self.advance()
-                    self.expect_word("order")
-                    self.expect_word("by")
-                    self.expect_op("(")
-                    while True:
-                        column = self.identifier("a clustering column")
-                        if self.accept_word("desc"):
-                            stmt.descending.add(column)
-                        else:
-                            self.accept_word("asc")
-                        stmt.options.setdefault("_clustering_order", []).append(column)
-                        if not self.accept_op(","):
-                            break
-                    self.expect_op(")")
-                elif self.at_word("compact"):
-                    raise Unsupported("COMPACT STORAGE")
-                else:
-                    option = self.identifier("a table option")
-                    self.expect_op("=")
-                    stmt.options[option] = self.constant()
-                if not self.accept_word("and"):
-                    break
+            self.table_options(stmt.options, stmt.descending)
         return stmt
+
+    def table_options(self, options: dict[str, Any], descending: set[str] | None = None) -> None:
+        while True:
+            if self.at_word("clustering") and descending is not None:
+                self.advance()
+                self.expect_word("order")
+                self.expect_word("by")
+                self.expect_op("(")
+                while True:
+                    column = self.identifier("a clustering column")
+                    if self.accept_word("desc"):
+                        descending.add(column)
+                    else:
+                        self.accept_word("asc")
+                    options.setdefault("_clustering_order", []).append(column)
+                    if not self.accept_op(","):
+                        break
+                self.expect_op(")")
+            elif self.at_word("compact"):
+                raise Unsupported("COMPACT STORAGE")
+            else:
+                option = self.identifier("a table option")
+                self.expect_op("=")
+                options[option] = self.constant()
+            if not self.accept_word("and"):
+                break
 
     def primary_key(self, stmt: CreateTable) -> None:
         if stmt.partition_key:
@@ -511,13 +776,20 @@ class Parser:
         self.expect_op(")")
 
     def type_text(self) -> str:
+        """A type as text for ``types.parse_type``: names lower-cased unless quoted."""
+        if self.tok.kind == "string":
+            return self.advance().text  # a custom type given by its Cassandra class name
         parts: list[str] = []
         depth = 0
         while True:
             token = self.tok
             if token.kind in ("ident", "qident"):
-                parts.append(token.text.lower())
+                parts.append(token.text.lower() if token.kind == "ident" else token.text)
                 self.advance()
+                if self.at_op(".") and self.peek().kind in ("ident", "qident"):
+                    self.advance()
+                    parts.pop()  # a keyspace-qualified UDT: the name that follows is the type
+                    continue
             else:
                 raise self.error("a type")
             if self.accept_op("<"):
@@ -543,6 +815,14 @@ class Parser:
             if_exists = self.if_exists()
             ks, name = self.qualified_name()
             return DropTable(keyspace=ks, name=name, if_exists=if_exists)
+        if self.accept_word("type"):
+            if_exists = self.if_exists()
+            ks, name = self.qualified_name("a type name")
+            return DropType(keyspace=ks, name=name, if_exists=if_exists)
+        if self.accept_word("index"):
+            if_exists = self.if_exists()
+            ks, name = self.qualified_name("an index name")
+            return DropIndex(keyspace=ks, name=name, if_exists=if_exists)
         raise Unsupported(f"DROP {self.tok.text.upper()}")
 
     def using(self) -> tuple[Term | None, Term | None]:
@@ -565,8 +845,18 @@ class Parser:
         self.expect_word("into")
         stmt = Insert()
         stmt.keyspace, stmt.table = self.qualified_name()
-        if self.at_word("json"):
-            raise Unsupported("INSERT JSON")
+        if self.accept_word("json"):
+            stmt.json = self.term()
+            if self.accept_word("default"):
+                if self.accept_word("unset"):
+                    stmt.json_default_unset = True
+                else:
+                    self.expect_word("null")
+            stmt.if_not_exists = self.if_not_exists()
+            stmt.ttl, stmt.timestamp = self.using()
+            if not stmt.if_not_exists:
+                stmt.if_not_exists = self.if_not_exists()
+            return stmt
         self.expect_op("(")
         while True:
             stmt.columns.append(self.identifier("a column name"))
@@ -607,6 +897,10 @@ class Parser:
 
     def assignment(self) -> Assignment:
         column = self.identifier("a column name")
+        if self.accept_op("."):
+            field_name = self.identifier("a field name")
+            self.expect_op("=")
+            return Assignment(column, "set_field", self.term(), field=field_name)
         if self.accept_op("["):
             key = self.term()
             self.expect_op("]")
@@ -685,7 +979,7 @@ class Parser:
         if token.kind == "op" and token.text in allowed:
             self.advance()
             return token.text
-        if token.word == "contains" or token.word == "like":
+        if token.word == "like":
             raise Unsupported(token.text.upper())
         raise self.error("one of " + " ".join(allowed) + " IN")
 
@@ -709,24 +1003,41 @@ class Parser:
         relations = []
         while True:
             if self.at_word("token") and self.peek().text == "(":
-                raise Unsupported("token() restrictions")
-            if self.at_op("("):
-                raise Unsupported("multi-column relations")
-            column = self.identifier("a column name")
-            if self.accept_word("in"):
-                term, terms = self.in_values()
-                relations.append(Relation(column, "IN", term, terms))
-            else:
+                self.advance()
+                self.advance()
+                columns: list[str] = []
+                while True:
+                    columns.append(self.identifier("a partition key column"))
+                    if not self.accept_op(","):
+                        break
+                self.expect_op(")")
                 op = self.comparison()
-                relations.append(Relation(column, op, self.term()))
+                relations.append(Relation(columns[0], op, self.term(), token=tuple(columns)))
+            elif self.at_op("("):
+                raise Unsupported("multi-column relations")
+            else:
+                column = self.identifier("a column name")
+                if self.at_op("["):
+                    raise Unsupported("restrictions on map entries (m[key] = value)")
+                if self.accept_word("in"):
+                    term, terms = self.in_values()
+                    relations.append(Relation(column, "IN", term, terms))
+                elif self.accept_word("contains"):
+                    op = "CONTAINS KEY" if self.accept_word("key") else "CONTAINS"
+                    relations.append(Relation(column, op, self.term()))
+                else:
+                    op = self.comparison()
+                    relations.append(Relation(column, op, self.term()))
             if not self.accept_word("and"):
                 return relations
 
     def select(self) -> Select:
         self.expect_word("select")
         stmt = Select()
-        if self.accept_word("json"):
-            raise Unsupported("SELECT JSON")
+        following = self.peek()
+        if self.at_word("json") and following.word != "from" and following.text not in (",", "("):
+            self.advance()
+            stmt.json = True
         following = self.peek()
         if self.at_word("distinct") and following.word != "from" and following.text != ",":
             self.advance()
@@ -766,20 +1077,43 @@ class Parser:
         return stmt
 
     def selector(self) -> Selector:
-        token = self.tok
-        if token.word == "count" and self.peek().text == "(":
-            self.advance()
-            self.advance()
-            if not (self.accept_op("*") or self.accept_op("1") or self._accept_int_one()):
-                raise Unsupported("COUNT of a column")
-            self.expect_op(")")
-            alias = self.identifier("an alias") if self.accept_word("as") else None
-            return Selector(None, alias, count=True)
-        if token.kind in ("ident", "qident") and self.peek().text == "(":
-            raise Unsupported(f"the selector function {token.text}()")
-        column = self.identifier("a column name or *")
+        expr = self.selector_expr()
         alias = self.identifier("an alias") if self.accept_word("as") else None
-        return Selector(column, alias)
+        return Selector(expr, alias)
+
+    def selector_expr(self) -> Expr:
+        token = self.tok
+        if token.kind == "ident" and self.peek().text == "(":
+            name = token.text.lower()
+            self.advance()
+            self.advance()
+            if name == "count" and (self.accept_op("*") or self._accept_int_one()):
+                self.expect_op(")")
+                return Call("count", (), star=True)
+            if name == "cast":
+                inner = self.selector_expr()
+                self.expect_word("as")
+                type_text = self.type_text()
+                self.expect_op(")")
+                return CastExpr(inner, type_text)
+            args: list[Expr] = []
+            if not self.accept_op(")"):
+                while True:
+                    args.append(self.selector_expr())
+                    if not self.accept_op(","):
+                        break
+                self.expect_op(")")
+            return Call(name, tuple(args))
+        if token.kind in ("ident", "qident") and not (
+            token.kind == "ident" and token.word in ("true", "false", "null", "nan", "infinity")
+        ):
+            expr: Expr = ColumnRef(self.identifier("a column name or *"))
+            while self.accept_op("."):
+                expr = FieldRef(expr, self.identifier("a field name"))
+            return expr
+        term = self.term()
+        assert isinstance(term, Literal | Marker)
+        return term
 
     def _accept_int_one(self) -> bool:
         if self.tok.kind == "int" and self.tok.text == "1":
@@ -793,7 +1127,7 @@ class Parser:
         if self.accept_word("unlogged"):
             stmt.kind = "UNLOGGED"
         elif self.accept_word("counter"):
-            raise Unsupported("COUNTER BATCH")
+            stmt.kind = "COUNTER"
         elif self.accept_word("logged"):
             stmt.kind = "LOGGED"
         self.expect_word("batch")
@@ -830,8 +1164,6 @@ class Parser:
             return self._marker(name)
         if token.kind == "ident" and self.peek().text == "(":
             name = token.text.lower()
-            if name not in ("now", "uuid", "totimestamp", "currenttimestamp", "todate"):
-                raise Unsupported(f"the function {token.text}()")
             self.advance()
             self.advance()
             args: list[Term] = []
@@ -873,8 +1205,15 @@ class Parser:
             if len(digits) % 2:
                 raise SyntaxProblem(f"blob literal {token.text} has an odd number of hex digits")
             return bytes.fromhex(digits)
+        if kind == "duration":
+            self.advance()
+            return self._duration(token.text)
         if kind == "op" and token.text == "-":
             self.advance()
+            if self.tok.kind == "duration" or (
+                self.tok.kind == "ident" and _ISO_DURATION.match(self.tok.text)
+            ):
+                return self._duration("-" + self.advance().text)
             value = self.constant()
             if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
                 raise self.error("a number after '-'")
@@ -893,6 +1232,9 @@ class Parser:
             if word == "infinity":
                 self.advance()
                 return float("inf")
+            if _ISO_DURATION.match(token.text):
+                self.advance()
+                return self._duration(token.text)
         if kind == "op" and token.text == "[":
             self.advance()
             items: list[Any] = []
@@ -907,13 +1249,23 @@ class Parser:
             self.advance()
             if self.accept_op("}"):
                 return SetLiteral()
+            if self._at_field_name():
+                fields = UdtLiteral()
+                while True:
+                    name = self.identifier("a field name")
+                    self.expect_op(":")
+                    fields[name] = self.constant()
+                    if not self.accept_op(","):
+                        break
+                self.expect_op("}")
+                return fields
             first = self.constant()
             if self.accept_op(":"):
-                mapping = {_hashable(first): self.constant()}
+                mapping = MapLiteral([(first, self.constant())])
                 while self.accept_op(","):
                     key = self.constant()
                     self.expect_op(":")
-                    mapping[_hashable(key)] = self.constant()
+                    mapping.append((key, self.constant()))
                 self.expect_op("}")
                 return mapping
             elements = SetLiteral([first])
@@ -922,14 +1274,37 @@ class Parser:
             self.expect_op("}")
             return elements
         if kind == "op" and token.text == "(":
-            raise Unsupported("tuple literals")
+            self.advance()
+            items = []
+            while True:
+                items.append(self.constant())
+                if not self.accept_op(","):
+                    break
+            self.expect_op(")")
+            return TupleLiteral(items)
         raise self.error("a constant or bind marker")
 
+    def _at_field_name(self) -> bool:
+        """``{name: ...}`` opens a UDT literal (keywords such as true are map keys)."""
+        token = self.tok
+        if self.peek().text != ":" or token.kind not in ("ident", "qident"):
+            return False
+        return token.kind == "qident" or token.word not in (
+            "true",
+            "false",
+            "null",
+            "nan",
+            "infinity",
+        )
 
-def _hashable(value: Any) -> Any:
-    if isinstance(value, list | dict):
-        raise Unsupported("collections as map keys")
-    return value
+    def _duration(self, text: str) -> Any:
+        try:
+            return parse_duration(text)
+        except LiteralError as exc:
+            raise Invalid(str(exc)) from None
+
+
+_ISO_DURATION = re.compile(r"^P(?=\w*\d)[0-9TYMDHSW]+$", re.IGNORECASE)
 
 
 def _number(text: str) -> float | decimal.Decimal:

@@ -55,8 +55,8 @@ class Opcode:
 OPCODE_NAMES = {value: name for name, value in vars(Opcode).items() if not name.startswith("_")}
 
 
-def encode_frame(version: int, stream: int, opcode: int, body: bytes) -> bytes:
-    return HEADER.pack(version | RESPONSE_FLAG, 0, stream, opcode, len(body)) + body
+def encode_frame(version: int, stream: int, opcode: int, body: bytes, flags: int = 0) -> bytes:
+    return HEADER.pack(version | RESPONSE_FLAG, flags, stream, opcode, len(body)) + body
 
 
 class BodyReader:

@@ -11,13 +11,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..language.types import CQLType, encode_type_option
-from .notations import string, value_bytes
+from .notations import string, string_list, value_bytes
 
 __all__ = [
     "VOID",
     "ColumnSpec",
     "RowsMetadata",
     "prepared_body",
+    "response_envelope",
     "rows_body",
     "schema_change_body",
     "set_keyspace_body",
@@ -121,6 +122,29 @@ def prepared_body(
     else:
         out += result.full
     return out
+
+
+TRACING_FLAG = 0x02
+WARNING_FLAG = 0x08
+
+
+def response_envelope(
+    body: bytes, trace_id: bytes | None, warnings: list[str] | None, protocol_version: int
+) -> tuple[int, bytes]:
+    """The frame flags and body of a response carrying a tracing id and client warnings.
+
+    The tracing id (16 bytes) comes first, then the warnings as a [string list]; warnings
+    exist from protocol v4 on, so on v3 they are left out.
+    """
+    flags = 0
+    prefix = b""
+    if trace_id is not None:
+        flags |= TRACING_FLAG
+        prefix += trace_id
+    if warnings and protocol_version >= 4:
+        flags |= WARNING_FLAG
+        prefix += string_list(warnings)
+    return flags, prefix + body if prefix else body
 
 
 def set_keyspace_body(keyspace: str) -> bytes:
