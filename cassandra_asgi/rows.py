@@ -21,15 +21,12 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from cassandra.query import (
-    _clean_column_name,
-    _sanitize_identifiers,
-    dict_factory,
-    named_tuple_factory,
-    ordered_dict_factory,
-)
+from cassandra.query import dict_factory, named_tuple_factory, ordered_dict_factory
+
+from ._compat import clean_column_name, sanitize_identifiers
 
 __all__ = [
+    "ROW_FACTORIES",
     "RowFactory",
     "dict_rows",
     "loop_shaper",
@@ -55,12 +52,12 @@ def _row_maker(colnames: Sequence[str]) -> Callable[[Sequence[Any]], tuple[Any, 
         return _row_classes[key]
     except KeyError:
         pass
-    cleaned = [_clean_column_name(name) for name in key]
+    cleaned = [clean_column_name(name) for name in key]
     try:
         row_class = _make_row_class("Row", cleaned)
     except ValueError:
         # Same fallback as the driver: keywords and duplicates get adjusted names.
-        row_class = _make_row_class("Row", _sanitize_identifiers(cleaned))
+        row_class = _make_row_class("Row", sanitize_identifiers(cleaned))
         log.warning(
             "column names %s cannot all be Python attribute names; rows use %s instead "
             "(alias the columns in the SELECT to choose names)",
@@ -90,7 +87,8 @@ def tuple_rows(colnames: list[str], rows: list[Any]) -> list[Any]:
     return rows
 
 
-_BY_NAME: dict[str, RowFactory] = {
+#: Row shapes by name: ``CassandraConfig(row_factory=...)`` and ``execute(execution_profile=...)``.
+ROW_FACTORIES: dict[str, RowFactory] = {
     "named_tuple": named_tuple_rows,
     "dict": dict_rows,
     "tuple": tuple_rows,
@@ -102,10 +100,10 @@ def resolve_row_factory(choice: str | RowFactory) -> RowFactory:
     if callable(choice):
         return choice
     try:
-        return _BY_NAME[choice]
+        return ROW_FACTORIES[choice]
     except KeyError:
         raise ValueError(
-            f"row_factory: expected one of {sorted(_BY_NAME)} or a callable, got {choice!r}"
+            f"row_factory: expected one of {sorted(ROW_FACTORIES)} or a callable, got {choice!r}"
         ) from None
 
 

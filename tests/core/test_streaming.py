@@ -114,6 +114,23 @@ async def test_read_ahead_is_bounded_by_prefetch(
 
 
 @pytest.mark.memory_only
+async def test_prefetch_zero_fetches_only_the_page_the_reader_asks_for(
+    server_rows: AsyncSession, cql_server: Any
+) -> None:
+    select = await _select_all(server_rows)
+    cql_server.reset_counters()
+    async with server_rows.stream(select, fetch_size=10, prefetch=0) as stream:
+        first = await stream.__anext__()
+        assert first.c == 0
+        await asyncio.sleep(0.2)  # a read-ahead would have been sent by now
+        assert cql_server.requests.get("EXECUTE", 0) == 1
+        assert [row.c for row in [await stream.__anext__() for _ in range(10)]] == list(
+            range(1, 11)
+        )
+        assert cql_server.requests.get("EXECUTE", 0) == 2
+
+
+@pytest.mark.memory_only
 async def test_cancelling_the_reader_stops_fetching(
     server_rows: AsyncSession, cql_server: Any
 ) -> None:
