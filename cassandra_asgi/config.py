@@ -12,7 +12,13 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, ExecutionProfile
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+
 from .errors import ConfigError
+from .policies import IdempotenceAwareRetryPolicy
+from .rows import ROW_FACTORIES, resolve_row_factory
 
 __all__ = ["CassandraConfig"]
 
@@ -70,9 +76,6 @@ _FIELDS = (
     "row_factory",
     "cluster_options",
 )
-
-#: Row shapes ``row_factory`` accepts by name (or a callable ``(column_names, rows) -> list``).
-ROW_FACTORY_NAMES = frozenset({"named_tuple", "dict", "tuple"})
 
 
 class CassandraConfig:
@@ -154,9 +157,9 @@ class CassandraConfig:
             )
         if isinstance(fetch_size, bool) or not isinstance(fetch_size, int) or fetch_size < 1:
             raise ConfigError(f"fetch_size: expected a positive integer, got {fetch_size!r}")
-        if not callable(row_factory) and row_factory not in ROW_FACTORY_NAMES:
+        if not callable(row_factory) and row_factory not in ROW_FACTORIES:
             raise ConfigError(
-                f"row_factory: expected one of {sorted(ROW_FACTORY_NAMES)} or a callable "
+                f"row_factory: expected one of {sorted(ROW_FACTORIES)} or a callable "
                 f"(column_names, rows) -> list, got {row_factory!r}"
             )
         for reserved in ("contact_points", "port", "auth_provider", "ssl_context", "ssl_options"):
@@ -221,6 +224,47 @@ class CassandraConfig:
         return tuple(
             _split_host_port(p, self.port, setting="contact_points") for p in self.contact_points
         )
+
+    def cluster_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for a driver ``cassandra.cluster.Cluster`` built from this config.
+
+        ``connect()``, the pytest plugin and the bench all use it, so a setting means the same
+        everywhere. Every profile (the default, and ``"named_tuple"``, ``"dict"``, ``"tuple"``)
+        names its load-balancing policy, so the driver neither warns nor guesses; the legacy
+        ``load_balancing_policy``/``default_retry_policy`` options are folded into them. The
+        driver uses ``port`` for the nodes it discovers too. New policy objects on each call.
+        """
+        options: dict[str, Any] = dict(self.cluster_options)
+        profiles: dict[Any, ExecutionProfile] = dict(options.pop("execution_profiles", None) or {})
+        balancing = options.pop("load_balancing_policy", None) or TokenAwarePolicy(
+            DCAwareRoundRobinPolicy(local_dc=self.local_dc)
+        )
+        retry = options.pop("default_retry_policy", None) or IdempotenceAwareRetryPolicy()
+        shapes = {EXEC_PROFILE_DEFAULT: resolve_row_factory(self.row_factory), **ROW_FACTORIES}
+        for name, row_factory in shapes.items():
+            # The profiles share one load-balancing policy, as the driver's own clones do.
+            profiles.setdefault(
+                name,
+                ExecutionProfile(
+                    load_balancing_policy=balancing,
+                    retry_policy=retry,
+                    request_timeout=self.request_timeout,
+                    row_factory=row_factory,
+                ),
+            )
+        options["execution_profiles"] = profiles
+        if self.username is not None:
+            options["auth_provider"] = PlainTextAuthProvider(self.username, self.password)
+        if self.ssl_context is not None:
+            options["ssl_context"] = self.ssl_context
+        if self.protocol_version is not None:
+            options["protocol_version"] = self.protocol_version
+        options.setdefault("connect_timeout", self.connect_timeout)
+        options["contact_points"] = [
+            host if port == self.port else (host, port) for host, port in self.endpoints
+        ]
+        options["port"] = self.port
+        return options
 
     @classmethod
     def from_env(

@@ -17,15 +17,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
-from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.cluster import Cluster
 
+from . import _compat
 from ._core import SessionCore
 from .config import CassandraConfig
 from .errors import ConnectError
-from .policies import IdempotenceAwareRetryPolicy
-from .rows import dict_rows, named_tuple_rows, resolve_row_factory, tuple_rows
+from .rows import ROW_FACTORIES
 from .session import AsyncSession
 
 __all__ = ["ROW_PROFILES", "Connecting", "build_cluster", "connect"]
@@ -33,49 +31,12 @@ __all__ = ["ROW_PROFILES", "Connecting", "build_cluster", "connect"]
 log = logging.getLogger("cassandra_asgi")
 
 #: Extra execution profiles registered on every cluster: ``execute(..., execution_profile="dict")``.
-ROW_PROFILES = {"named_tuple": named_tuple_rows, "dict": dict_rows, "tuple": tuple_rows}
-
-
-def _profile(config: CassandraConfig, row_factory: Any, legacy: dict[str, Any]) -> ExecutionProfile:
-    extra: dict[str, Any] = {
-        "retry_policy": legacy.get("default_retry_policy") or IdempotenceAwareRetryPolicy()
-    }
-    # The profiles share one load-balancing policy, as the driver's own profile clones do.
-    return ExecutionProfile(
-        load_balancing_policy=legacy["load_balancing_policy"],
-        request_timeout=config.request_timeout,
-        row_factory=row_factory,
-        **extra,
-    )
+ROW_PROFILES = ROW_FACTORIES
 
 
 def build_cluster(config: CassandraConfig) -> Any:
     """The driver ``Cluster`` for ``config`` (blocking: resolves contact points with DNS)."""
-    options: dict[str, Any] = dict(config.cluster_options)
-    profiles: dict[Any, ExecutionProfile] = dict(options.pop("execution_profiles", None) or {})
-    # The driver refuses these legacy settings next to execution profiles: fold them into ours.
-    legacy: dict[str, Any] = {
-        name: options.pop(name)
-        for name in ("load_balancing_policy", "default_retry_policy")
-        if name in options
-    }
-    legacy.setdefault(
-        "load_balancing_policy",
-        TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=config.local_dc)),
-    )
-    default_rows = resolve_row_factory(config.row_factory)
-    profiles.setdefault(EXEC_PROFILE_DEFAULT, _profile(config, default_rows, legacy))
-    for name, factory in ROW_PROFILES.items():
-        profiles.setdefault(name, _profile(config, factory, legacy))
-    options["execution_profiles"] = profiles
-    if config.username is not None:
-        options["auth_provider"] = PlainTextAuthProvider(config.username, config.password)
-    if config.ssl_context is not None:
-        options["ssl_context"] = config.ssl_context
-    if config.protocol_version is not None:
-        options["protocol_version"] = config.protocol_version
-    options.setdefault("connect_timeout", config.connect_timeout)
-    return Cluster(contact_points=list(config.endpoints), **options)
+    return Cluster(**config.cluster_kwargs())
 
 
 def _describe(config: CassandraConfig) -> str:
@@ -92,9 +53,7 @@ class _Attempt:
         self.cluster = build_cluster(config)
         driver_session = self.cluster.connect(config.keyspace)
         driver_session.default_fetch_size = config.fetch_size
-        # Session.prepare() waits this long; the public setter refuses to change it once
-        # execution profiles are in use, although prepare() still reads it.
-        driver_session._default_timeout = config.request_timeout
+        _compat.set_prepare_timeout(driver_session, config.request_timeout)
         return self.cluster, driver_session
 
     def discard(self, outcome: Future[tuple[Any, Any]], admin: ThreadPoolExecutor) -> None:
