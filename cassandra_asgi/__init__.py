@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from .adapters.asgi import CassandraMiddleware
 from .config import CassandraConfig
 from .connect import Connecting, connect
 from .errors import (
@@ -20,9 +19,6 @@ from .results import AsyncResultSet
 from .rows import dict_rows, named_tuple_rows, tuple_rows
 from .session import AsyncSession
 from .streaming import RowStream
-
-if TYPE_CHECKING:
-    from .adapters.asgi import CassandraMiddleware
 
 __all__ = [
     "AsyncResultSet",
@@ -44,13 +40,3 @@ __all__ = [
     "named_tuple_rows",
     "tuple_rows",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # The ASGI middleware is re-exported lazily: the adapter imports this package, so importing
-    # it eagerly here would be circular.
-    if name == "CassandraMiddleware":
-        from .adapters.asgi import CassandraMiddleware
-
-        return CassandraMiddleware
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
