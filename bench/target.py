@@ -169,13 +169,11 @@ def driver_cluster(
     """
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster
     from cassandra.policies import DCAwareRoundRobinPolicy, RetryPolicy
-    from cassandra.query import named_tuple_factory
 
-    kwargs = config.cluster_kwargs()
+    kwargs = config.cluster_kwargs(driver_rows=True)
     default = copy.copy(kwargs["execution_profiles"][EXEC_PROFILE_DEFAULT])
     for name, value in {
         "load_balancing_policy": DCAwareRoundRobinPolicy(local_dc=config.local_dc),
-        "row_factory": named_tuple_factory,
         "retry_policy": RetryPolicy(),
         **profile_options,
     }.items():

@@ -18,7 +18,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
 from .errors import ConfigError
 from .policies import IdempotenceAwareRetryPolicy
-from .rows import ROW_FACTORIES, resolve_row_factory
+from .rows import DRIVER_ROW_FACTORIES, ROW_FACTORIES, resolve_row_factory
 
 __all__ = ["CassandraConfig"]
 
@@ -225,7 +225,7 @@ class CassandraConfig:
             _split_host_port(p, self.port, setting="contact_points") for p in self.contact_points
         )
 
-    def cluster_kwargs(self) -> dict[str, Any]:
+    def cluster_kwargs(self, *, driver_rows: bool = False) -> dict[str, Any]:
         """Keyword arguments for a driver ``cassandra.cluster.Cluster`` built from this config.
 
         ``connect()``, the pytest plugin and the bench all use it, so a setting means the same
@@ -233,6 +233,8 @@ class CassandraConfig:
         names its load-balancing policy, so the driver neither warns nor guesses; the legacy
         ``load_balancing_policy``/``default_retry_policy`` options are folded into them. The
         driver uses ``port`` for the nodes it discovers too. New policy objects on each call.
+        ``driver_rows=True`` gives the driver's own row factories instead of this package's
+        faster ones, for a plain driver session (its ``ResultSet.was_applied`` needs them).
         """
         options: dict[str, Any] = dict(self.cluster_options)
         profiles: dict[Any, ExecutionProfile] = dict(options.pop("execution_profiles", None) or {})
@@ -240,7 +242,9 @@ class CassandraConfig:
             DCAwareRoundRobinPolicy(local_dc=self.local_dc)
         )
         retry = options.pop("default_retry_policy", None) or IdempotenceAwareRetryPolicy()
-        shapes = {EXEC_PROFILE_DEFAULT: resolve_row_factory(self.row_factory), **ROW_FACTORIES}
+        factories = DRIVER_ROW_FACTORIES if driver_rows else ROW_FACTORIES
+        shapes = {EXEC_PROFILE_DEFAULT: resolve_row_factory(self.row_factory, factories)}
+        shapes.update(factories)
         for name, row_factory in shapes.items():
             # The profiles share one load-balancing policy, as the driver's own clones do.
             profiles.setdefault(

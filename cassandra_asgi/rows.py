@@ -21,11 +21,12 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from cassandra.query import dict_factory, named_tuple_factory, ordered_dict_factory
+from cassandra.query import dict_factory, named_tuple_factory, ordered_dict_factory, tuple_factory
 
 from ._compat import clean_column_name, sanitize_identifiers
 
 __all__ = [
+    "DRIVER_ROW_FACTORIES",
     "ROW_FACTORIES",
     "RowFactory",
     "dict_rows",
@@ -95,12 +96,22 @@ ROW_FACTORIES: dict[str, RowFactory] = {
 }
 
 
-def resolve_row_factory(choice: str | RowFactory) -> RowFactory:
+#: The driver's own factories for the same shapes: its ``ResultSet.was_applied`` knows only those.
+DRIVER_ROW_FACTORIES: dict[str, RowFactory] = {
+    "named_tuple": named_tuple_factory,
+    "dict": dict_factory,
+    "tuple": tuple_factory,
+}
+
+
+def resolve_row_factory(
+    choice: str | RowFactory, factories: dict[str, RowFactory] = ROW_FACTORIES
+) -> RowFactory:
     """Map a config value (``"named_tuple"``, ``"dict"``, ``"tuple"``, a callable) to a factory."""
     if callable(choice):
         return choice
     try:
-        return ROW_FACTORIES[choice]
+        return factories[choice]
     except KeyError:
         raise ValueError(
             f"row_factory: expected one of {sorted(ROW_FACTORIES)} or a callable, got {choice!r}"

@@ -74,7 +74,7 @@ def cassandra_config(request: pytest.FixtureRequest) -> CassandraConfig:
 
 def driver_cluster_kwargs(config: CassandraConfig) -> dict[str, Any]:
     """Keyword arguments for a raw ``cassandra.cluster.Cluster`` matching ``config``."""
-    return config.cluster_kwargs()
+    return config.cluster_kwargs(driver_rows=True)
 
 
 @pytest.fixture

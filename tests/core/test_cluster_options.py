@@ -11,6 +11,7 @@ import pytest
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster
 from cassandra.policies import RoundRobinPolicy, TokenAwarePolicy
+from cassandra.query import dict_factory, named_tuple_factory, tuple_factory
 
 from cassandra_asgi import CassandraConfig
 from cassandra_asgi.connect import build_cluster
@@ -102,3 +103,12 @@ def test_other_cluster_options_pass_through(built: list[Any]) -> None:
     cluster = _build(built, compression=False, connect_timeout=2.5)
     assert cluster.compression is False
     assert cluster.connect_timeout == 2.5
+
+
+def test_driver_rows_give_the_driver_its_own_row_factories() -> None:
+    profiles = CassandraConfig(row_factory="dict").cluster_kwargs(driver_rows=True)[
+        "execution_profiles"
+    ]
+    assert profiles[EXEC_PROFILE_DEFAULT].row_factory is dict_factory
+    assert profiles["named_tuple"].row_factory is named_tuple_factory
+    assert profiles["tuple"].row_factory is tuple_factory
