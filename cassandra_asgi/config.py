@@ -54,6 +54,18 @@ def _split_host_port(entry: str, default_port: int, *, setting: str) -> tuple[st
     return host, port
 
 
+def _split_hosts(text: str, setting: str) -> tuple[str, ...]:
+    """``h1,h2:9043,...``: a trailing comma is fine (templated manifests leave one), any other
+    empty entry is named."""
+    entries = [entry.strip() for entry in text.split(",")]
+    if len(entries) > 1 and not entries[-1]:
+        entries.pop()
+    for number, entry in enumerate(entries, 1):
+        if not entry:
+            raise ConfigError(f"{setting}: entry {number} of {text!r} is empty")
+    return tuple(entries)
+
+
 def _check_port(port: int, setting: str) -> None:
     if not 0 < port < 65536:
         raise ConfigError(f"{setting}: port {port} is outside 1..65535")
@@ -120,7 +132,7 @@ class CassandraConfig:
         **cluster_options: Any,
     ) -> None:
         if isinstance(contact_points, str):
-            contact_points = contact_points.split(",")
+            contact_points = _split_hosts(contact_points, "contact_points")
         points = tuple(str(p).strip() for p in contact_points)
         if not points or not all(points):
             raise ConfigError("contact_points: at least one non-empty host is required")
@@ -302,7 +314,7 @@ class CassandraConfig:
 
         points = text("CONTACT_POINTS")
         if points is not None:
-            kwargs["contact_points"] = tuple(p.strip() for p in points.split(","))
+            kwargs["contact_points"] = _split_hosts(points, f"{prefix}CONTACT_POINTS")
         for name in ("KEYSPACE", "LOCAL_DC", "USERNAME", "PASSWORD", "ROW_FACTORY"):
             value = text(name)
             if value is not None:
@@ -312,6 +324,15 @@ class CassandraConfig:
         for name in ("REQUEST_TIMEOUT", "CONNECT_TIMEOUT"):
             number(name, float)
         kwargs.update(overrides)
+        given = [name for name in ("username", "password") if kwargs.get(name) is not None]
+        if len(given) == 1:
+            (present,) = given
+            absent = "password" if present == "username" else "username"
+            named = {n: n if n in overrides else f"{prefix}{n.upper()}" for n in (present, absent)}
+            raise ConfigError(
+                f"{named[present]} is set but {named[absent]} is not: password authentication "
+                "needs both (set neither to connect without credentials)"
+            )
         try:
             return cls(**kwargs)
         except ConfigError as exc:
