@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import threading
 from collections.abc import Generator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,6 +44,54 @@ def _describe(config: CassandraConfig) -> str:
     return ", ".join(f"{host}:{port}" for host, port in config.endpoints)
 
 
+class _Diagnosis(Exception):
+    """Why a connect failed, in the user's terms; the driver's own error is the cause."""
+
+
+def _resolve(host: str, port: int) -> None:
+    """Look ``host`` up as the driver will. Names under ``.invalid`` never resolve (RFC 6761),
+    so they fail here without a query."""
+    if host.lower().rstrip(".").rpartition(".")[2] == "invalid":
+        raise socket.gaierror(socket.EAI_NONAME, "names under .invalid never resolve")
+    socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+def _resolvable(config: CassandraConfig) -> CassandraConfig:
+    """``config`` with only the contact points that resolve (the driver would skip the others
+    with a debug message); ``_Diagnosis`` naming them when none does."""
+    kept, failed = [], []
+    for entry, (host, port) in zip(config.contact_points, config.endpoints, strict=True):
+        try:
+            _resolve(host, port)
+            kept.append(entry)
+        except OSError as exc:
+            failed.append(f"{host!r} ({exc.strerror or exc})")
+    if not failed:
+        return config
+    if not kept:
+        raise _Diagnosis(f"cannot resolve the contact point name {', '.join(failed)}")
+    log.warning("contact points that do not resolve, left out: %s", ", ".join(failed))
+    return config.replace(contact_points=kept)
+
+
+def _explain(cluster: Any, config: CassandraConfig) -> str | None:
+    """What the cluster's metadata says about a failed connect, when it says it better than
+    the driver's "Unable to connect to any servers"."""
+    metadata = cluster.metadata
+    keyspaces = set(metadata.keyspaces)
+    if config.keyspace is not None and keyspaces and config.keyspace not in keyspaces:
+        names = sorted(name for name in keyspaces if not name.startswith("system"))
+        existing = ", ".join(names) if names else "none besides the system keyspaces"
+        return f"keyspace {config.keyspace!r} does not exist (existing keyspaces: {existing})"
+    seen = sorted({host.datacenter for host in metadata.all_hosts() if host.datacenter})
+    if config.local_dc is not None and seen and config.local_dc not in seen:
+        return (
+            f"no node is in data centre {config.local_dc!r} (local_dc); the nodes seen are in "
+            f"{', '.join(map(repr, seen))}"
+        )
+    return None
+
+
 class _Attempt:
     """What the connect thread has built so far, for cleanup if the caller gives up."""
 
@@ -50,8 +99,14 @@ class _Attempt:
         self.cluster: Any = None
 
     def run(self, config: CassandraConfig) -> tuple[Any, Any]:
-        self.cluster = build_cluster(config)
-        driver_session = self.cluster.connect(config.keyspace)
+        self.cluster = build_cluster(_resolvable(config))
+        try:
+            driver_session = self.cluster.connect(config.keyspace)
+        except Exception as exc:
+            reason = _explain(self.cluster, config)
+            if reason is None:
+                raise
+            raise _Diagnosis(reason) from exc
         driver_session.default_fetch_size = config.fetch_size
         _compat.set_prepare_timeout(driver_session, config.request_timeout)
         return self.cluster, driver_session
@@ -98,6 +153,8 @@ async def _open(config: CassandraConfig) -> AsyncSession:
         ) from None
     except Exception as exc:
         attempt.discard(outcome, admin)
+        if isinstance(exc, _Diagnosis):
+            raise ConnectError(f"could not connect to {where}: {exc}") from exc.__cause__
         raise ConnectError(f"could not connect to {where}: {type(exc).__name__}: {exc}") from exc
     core = SessionCore(loop, config.max_in_flight)
     log.info("connected to %s (keyspace %s)", where, config.keyspace)
