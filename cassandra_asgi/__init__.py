@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+#: The package version; setup.cfg reads it from here (``attr:``), so it has one source.
+__version__ = "0.1.0"
+
 from .adapters.asgi import CassandraMiddleware
 from .config import CassandraConfig
 from .connect import Connecting, connect
@@ -35,6 +38,7 @@ __all__ = [
     "SessionClosedError",
     "SessionMetrics",
     "WrongEventLoopError",
+    "__version__",
     "connect",
     "dict_rows",
     "named_tuple_rows",
