@@ -315,6 +315,14 @@ def get_session(request_or_scope: Any, state_key: str = "cassandra") -> AsyncSes
     ``HTTPConnection``) or a raw ASGI scope dict.
     """
     scope = getattr(request_or_scope, "scope", request_or_scope)
+    if not isinstance(scope, Mapping) and callable(request_or_scope):
+        raise TypeError(
+            f"get_session() was given an application ({type(request_or_scope).__name__}), not "
+            "a request: the session is handed to requests, and exists only while the app "
+            "runs. For work at startup pass CassandraMiddleware(app, on_connect=hook), which "
+            "runs `await hook(session)` after connecting, or open the session in your own "
+            "lifespan with `async with connect(config) as session:`"
+        )
     if not isinstance(scope, Mapping):
         raise TypeError(
             f"get_session() expects a request, a websocket or an ASGI scope, "
