@@ -109,6 +109,9 @@ class InFlightGate:
             if slot.done() and not slot.cancelled():
                 self.release()  # the slot arrived just as we were cancelled: pass it on
             raise
+        except BaseException:
+            deadline.slot = slot = None  # it holds the exception, whose traceback holds us
+            raise
 
     def timed_out(self, budget: float) -> OperationTimedOut:
         return OperationTimedOut(

@@ -134,7 +134,7 @@ class DriverRequest:
     def settle(self, result: Any, error: BaseException | None) -> None:
         """The driver's outcome for the page in flight (``Settleable``, via the bridge)."""
         future = self.response_future
-        if _compat.paging_state(future) is None:
+        if future is not None and _compat.paging_state(future) is None:
             # No page is left to fetch (or the first page failed): the driver will never call
             # back again, so drop what ties the future to itself and to us (see _unlink).
             _unlink(future)
@@ -175,6 +175,9 @@ class DriverRequest:
             if error is None:
                 waiter.set_result(rows)
             else:
+                # The driver's future keeps the exception, whose traceback will hold the frames
+                # that await us: let go of it so a failure is freed by reference counting.
+                self.response_future = None
                 waiter.set_exception(error)
 
     async def wait(self) -> list[Any]:
@@ -186,6 +189,9 @@ class DriverRequest:
         except asyncio.CancelledError:
             if not self.settled:
                 self.abandon()
+            raise
+        except BaseException:
+            self.waiter = waiter = None  # it holds the exception, whose traceback holds us
             raise
 
     def abandon(self) -> None:

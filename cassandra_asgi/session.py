@@ -179,20 +179,22 @@ class AsyncSession:
         request = DriverRequest(core, budget)
         request.arm()
         try:
-            future = self._driver.execute_async(
-                statement,
-                parameters,
-                timeout=deadline.remaining(),
-                execution_profile=execution_profile,
-                paging_state=paging_state,
-                **driver_kwargs,
+            # No local for the driver's future: on failure it holds the exception, whose
+            # traceback holds this frame (a cycle only the cyclic collector would free).
+            request.start(
+                self._driver.execute_async(
+                    statement,
+                    parameters,
+                    timeout=deadline.remaining(),
+                    execution_profile=execution_profile,
+                    paging_state=paging_state,
+                    **driver_kwargs,
+                )
             )
         except Exception as exc:
             request.give_back_slot(exc)
             raise
-        request.start(future)
-        rows = await request.wait()
-        return AsyncResultSet(request, rows)
+        return AsyncResultSet(request, await request.wait())
 
     def stream(
         self,
