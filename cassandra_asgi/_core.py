@@ -18,7 +18,7 @@ from ._gate import InFlightGate
 from .errors import ForkedSessionError, SessionClosedError, WrongEventLoopError
 from .metrics import MetricsRecorder
 
-__all__ = ["SessionCore", "process_generation"]
+__all__ = ["SessionCore", "process_generation", "yield_to_the_loop"]
 
 #: Changes in a child process after every ``fork()``, without a system call per request: driver
 #: connections and threads do not survive a fork, so a session created before one must refuse
@@ -36,6 +36,13 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def process_generation() -> int:
     return _generation
+
+
+async def yield_to_the_loop() -> None:
+    """Every call that fails lets other tasks run once before raising, as a call that succeeds
+    does (it waits for the driver): a retry loop of failing calls (a bad value, a closed
+    session, every node down) must not starve the loop. Called only on failure paths."""
+    await asyncio.sleep(0)
 
 
 class SessionCore:

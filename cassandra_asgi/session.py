@@ -21,7 +21,7 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, ExecutionProfile
 from cassandra.query import PreparedStatement, SimpleStatement, Statement, tuple_factory
 
 from ._binding import bind
-from ._core import SessionCore, process_generation
+from ._core import SessionCore, process_generation, yield_to_the_loop
 from ._request import DriverRequest
 from .errors import SessionClosedError
 from .metrics import SessionMetrics
@@ -169,32 +169,36 @@ class AsyncSession:
         wait for a free in-flight slot plus the driver's request. Driver exceptions propagate
         unchanged.
         """
-        core = self._core
-        core.check_usable()
-        statement, parameters = self._statement(query, parameters, fetch_size)
-        budget = self._budget(timeout, execution_profile)
-        deadline = core.gate.admit(budget)
-        if deadline.slot is not None:
-            await core.gate.wait(deadline)
-        request = DriverRequest(core, budget)
-        request.arm()
         try:
-            # No local for the driver's future: on failure it holds the exception, whose
-            # traceback holds this frame (a cycle only the cyclic collector would free).
-            request.start(
-                self._driver.execute_async(
-                    statement,
-                    parameters,
-                    timeout=deadline.remaining(),
-                    execution_profile=execution_profile,
-                    paging_state=paging_state,
-                    **driver_kwargs,
+            core = self._core
+            core.check_usable()
+            statement, parameters = self._statement(query, parameters, fetch_size)
+            budget = self._budget(timeout, execution_profile)
+            deadline = core.gate.admit(budget)
+            if deadline.slot is not None:
+                await core.gate.wait(deadline)
+            request = DriverRequest(core, budget)
+            request.arm()
+            try:
+                # No local for the driver's future: on failure it holds the exception, whose
+                # traceback holds this frame (a cycle only the cyclic collector would free).
+                request.start(
+                    self._driver.execute_async(
+                        statement,
+                        parameters,
+                        timeout=deadline.remaining(),
+                        execution_profile=execution_profile,
+                        paging_state=paging_state,
+                        **driver_kwargs,
+                    )
                 )
-            )
-        except Exception as exc:
-            request.give_back_slot(exc)
+            except Exception as exc:
+                request.give_back_slot(exc)
+                raise
+            return AsyncResultSet(request, await request.wait())
+        except Exception:
+            await yield_to_the_loop()
             raise
-        return AsyncResultSet(request, await request.wait())
 
     def stream(
         self,
@@ -240,9 +244,13 @@ class AsyncSession:
         session's own thread pool.
         """
         core = self._core
-        core.check_usable()
-        if not isinstance(query, str):
-            raise TypeError(f"query: expected a CQL string, got {type(query).__name__}")
+        try:
+            core.check_usable()
+            if not isinstance(query, str):
+                raise TypeError(f"query: expected a CQL string, got {type(query).__name__}")
+        except Exception:
+            await yield_to_the_loop()
+            raise
         key = (self._driver.keyspace, query)
         shared = self._prepared.get(key)
         if shared is None:
@@ -272,9 +280,13 @@ class AsyncSession:
         ``raise_on_first_error=False`` a failed statement's exception takes its place in the
         list instead of being raised.
         """
-        self._core.check_usable()
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"concurrency: expected a positive integer, got {concurrency!r}")
+        try:
+            self._core.check_usable()
+            if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+                raise ValueError(f"concurrency: expected a positive integer, got {concurrency!r}")
+        except Exception:
+            await yield_to_the_loop()
+            raise
         items = [
             item if isinstance(item, tuple) and len(item) == 2 else (item, None)
             for item in statements_and_parameters

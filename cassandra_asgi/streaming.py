@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any
 
-from ._core import SessionCore
+from ._core import SessionCore, yield_to_the_loop
 from ._gate import Deadline
 from ._request import DriverRequest
 
@@ -168,26 +168,30 @@ class RowStream:
     async def next_page(self, budget: float | None) -> list[Any] | None:
         """The next page as delivered (``None`` after the last). ``budget``: the timeout of a
         page fetched because of this call."""
-        if self._reader is not None:
-            raise RuntimeError("a page fetch of this result is already in progress")
-        while True:
-            if self._pages:
-                page = self._pages.popleft()
-                self._maybe_fetch(self.request.budget)
-                return page
-            if self._error is not None:
-                raise self._error
-            if self._closed or (self.exhausted and not self._fetching):
-                return None
-            self._core.check_usable(new_call=self._send_first is not None)
-            reader: asyncio.Future[None] = self._core.loop.create_future()
-            self._reader = reader
-            try:
-                self._maybe_fetch(budget)
-                await reader
-            finally:
-                if self._reader is reader:
-                    self._reader = None
+        try:
+            if self._reader is not None:
+                raise RuntimeError("a page fetch of this result is already in progress")
+            while True:
+                if self._pages:
+                    page = self._pages.popleft()
+                    self._maybe_fetch(self.request.budget)
+                    return page
+                if self._error is not None:
+                    raise self._error
+                if self._closed or (self.exhausted and not self._fetching):
+                    return None
+                self._core.check_usable(new_call=self._send_first is not None)
+                reader: asyncio.Future[None] = self._core.loop.create_future()
+                self._reader = reader
+                try:
+                    self._maybe_fetch(budget)
+                    await reader
+                finally:
+                    if self._reader is reader:
+                        self._reader = None
+        except Exception:
+            await yield_to_the_loop()
+            raise
 
     def shape(self, rows: list[Any]) -> list[Any]:
         """``rows`` of the page in hand in their configured shape."""
