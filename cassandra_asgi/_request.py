@@ -103,7 +103,7 @@ class DriverRequest:
         if not self.settled:
             self.settled = True
             self.core.gate.release()
-            self.core.metrics.record(0.0, error)
+            self.core.metrics.record(0.0, error, _perf_counter())
 
     def start(self, response_future: Any) -> None:
         """Follow a future returned by ``execute_async`` (its first page)."""
@@ -156,7 +156,8 @@ class DriverRequest:
         core = self.core
         core.pending.discard(self)
         core.gate.release()
-        core.metrics.record(_perf_counter() - self.started, error)
+        now = _perf_counter()
+        core.metrics.record(now - self.started, error, now)
         rows: list[Any] = []
         if error is None:
             if self.abandoned:
