@@ -8,9 +8,11 @@ closed without that is closed, through the same ``close()``, by the next request
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
 from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
@@ -50,16 +52,26 @@ def test_each_loops_session_is_closed_when_its_loop_ends(
     assert recorder.sessions[0] is not recorder.sessions[1]
 
 
-def test_a_session_left_on_a_loop_closed_without_its_tasks_is_closed_by_the_next_request(
+@pytest.fixture
+def served_on_a_loop_of_its_own(
     cassandra_config: CassandraConfig,
-) -> None:
+) -> Iterator[tuple[CassandraMiddleware, Recorder, asyncio.AbstractEventLoop]]:
+    """A lazy middleware that served one request on a loop left open (closed afterwards)."""
     recorder = Recorder()
     middleware = CassandraMiddleware(recorder, cassandra_config, lazy=True)
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(_one_request(middleware))
+        yield middleware, recorder, loop
     finally:
-        loop.close()  # pending tasks are never cancelled: nothing closed the session there
+        loop.close()
+
+
+def test_a_session_left_on_a_loop_closed_without_its_tasks_is_closed_by_the_next_request(
+    served_on_a_loop_of_its_own: tuple[CassandraMiddleware, Recorder, asyncio.AbstractEventLoop],
+) -> None:
+    middleware, recorder, loop = served_on_a_loop_of_its_own
+    loop.close()  # pending tasks are never cancelled: nothing closed the session there
     stale = recorder.sessions[0]
     assert not stale.cluster.is_shutdown
     asyncio.run(_one_request(middleware))
@@ -69,26 +81,12 @@ def test_a_session_left_on_a_loop_closed_without_its_tasks_is_closed_by_the_next
 
 
 def test_a_session_cannot_be_closed_from_another_loop_while_its_own_runs(
-    cassandra_config: CassandraConfig,
+    served_on_a_loop_of_its_own: tuple[CassandraMiddleware, Recorder, asyncio.AbstractEventLoop],
 ) -> None:
-    recorder = Recorder()
-    middleware = CassandraMiddleware(recorder, cassandra_config, lazy=True)
-    loop = asyncio.new_event_loop()
-    try:
-        loop.run_until_complete(_one_request(middleware))
-        session = recorder.sessions[0]
-        errors: list[BaseException] = []
-
-        async def close_from_here() -> None:
-            try:
-                await session.close()
-            except WrongEventLoopError as exc:
-                errors.append(exc)
-
-        asyncio.run(close_from_here())  # `loop` is not running, but it is not closed either
-        assert len(errors) == 1
-        assert not session.closed
-        loop.run_until_complete(middleware.aclose())
-        assert session.closed
-    finally:
-        loop.close()
+    middleware, recorder, loop = served_on_a_loop_of_its_own
+    session = recorder.sessions[0]
+    with pytest.raises(WrongEventLoopError):
+        asyncio.run(session.close())  # `loop` is not running, but it is not closed either
+    assert not session.closed
+    loop.run_until_complete(middleware.aclose())
+    assert session.closed

@@ -8,7 +8,6 @@ counts how often it got to run while a loop of failing calls went on.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,29 +18,20 @@ from cassandra_asgi import AsyncSession, CassandraConfig, connect
 from cassandra_asgi.testing import CQLServer
 
 from .conftest import server_config
+from .helpers import ticks_while
 
 CALLS = 50
 
 
 async def _ticks_during(failing: Callable[[], Awaitable[object]]) -> int:
     """How often a ticker task ran while ``failing()`` was awaited ``CALLS`` times."""
-    ticks = 0
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
+    async def calls() -> None:
+        for _ in range(CALLS):
+            with pytest.raises(Exception):  # noqa: B017 - each kind is named by its test
+                await failing()
 
-    task = asyncio.ensure_future(ticker())
-    await asyncio.sleep(0)
-    start = ticks
-    for _ in range(CALLS):
-        with pytest.raises(Exception):  # noqa: B017 - each kind is named by its test
-            await failing()
-    seen = ticks - start
-    task.cancel()
-    return seen
+    return await ticks_while(calls)
 
 
 async def test_a_bind_error(cassandra_session: AsyncSession) -> None:
