@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.dataset import create_schema, load_notes, load_point_rows, load_wide_partition
+from bench.error_storm import ErrorStormResults, measure_error_storm
 from bench.http_e2e import HttpResults, measure_http
 from bench.point_reads import PointReadResults, all_contenders, measure_point_reads
 from bench.report import build_report, format_table, json_safe
@@ -29,7 +30,7 @@ from bench.target import Target, driver_cluster, open_target
 
 __all__ = ["Settings", "main"]
 
-SECTIONS = ("point", "stream", "http")
+SECTIONS = ("point", "stream", "http", "errors")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class Settings:
     http_duration: float
     http_warmup: float
     http_rounds: int
+    error_failures: int
+    error_rounds: int
     sections: tuple[str, ...]
 
 
@@ -70,6 +73,8 @@ FULL = Settings(
     http_duration=3.0,
     http_warmup=0.5,
     http_rounds=5,
+    error_failures=20_000,
+    error_rounds=3,
     sections=SECTIONS,
 )
 QUICK = replace(
@@ -84,6 +89,8 @@ QUICK = replace(
     http_duration=0.8,
     http_warmup=0.3,
     http_rounds=3,
+    error_failures=5_000,
+    error_rounds=2,
 )
 
 
@@ -132,6 +139,8 @@ def _parser() -> argparse.ArgumentParser:
     tuning.add_argument("--http-duration", type=float)
     tuning.add_argument("--http-warmup", type=float)
     tuning.add_argument("--http-rounds", type=int)
+    tuning.add_argument("--error-failures", type=int, help="failing requests per storm round")
+    tuning.add_argument("--error-rounds", type=int)
     tuning.add_argument(
         "--sections", type=_name_list, help=f"which sections to run ({','.join(SECTIONS)})"
     )
@@ -173,8 +182,10 @@ def prepare_data(target: Target, settings: Settings) -> None:
 
 async def run_sections(
     target: Target, settings: Settings
-) -> tuple[PointReadResults | None, StreamResults | None, HttpResults | None]:
-    points = stream = http = None
+) -> tuple[
+    PointReadResults | None, StreamResults | None, HttpResults | None, ErrorStormResults | None
+]:
+    points = stream = http = errors = None
     began = time.perf_counter()
     if "point" in settings.sections:
         progress("point reads:")
@@ -215,7 +226,16 @@ async def run_sections(
             keys=settings.keys,
             progress=progress,
         )
-    return points, stream, http
+    if "errors" in settings.sections:
+        progress(f"error storm (after {time.perf_counter() - began:.1f} s):")
+        errors = await measure_error_storm(
+            target.config,
+            failures=settings.error_failures,
+            concurrency=500,
+            rounds=settings.error_rounds,
+            progress=progress,
+        )
+    return points, stream, http, errors
 
 
 def _meta(target: Target, settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
@@ -244,9 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         meta = _meta(target, settings, argv)
         prepare_data(target, settings)
         progress(f"data ready after {time.perf_counter() - began:.1f} s")
-        points, stream, http = asyncio.run(run_sections(target, settings))
+        points, stream, http, errors = asyncio.run(run_sections(target, settings))
     meta["elapsed_s"] = time.perf_counter() - began
-    report = json_safe(build_report(meta, points, stream, http))
+    report = json_safe(build_report(meta, points, stream, http, errors))
     table = format_table(report)
     if args.json == "-":
         print(table, file=sys.stderr)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from bench.error_storm import ErrorStormResults
 from bench.http_e2e import HttpResults
 from bench.point_reads import PointReadResults
 from bench.stats import ratio
@@ -150,9 +151,14 @@ def build_report(
     points: PointReadResults | None,
     stream: StreamResults | None,
     http: HttpResults | None,
+    errors: ErrorStormResults | None = None,
 ) -> dict[str, Any]:
     """The whole JSON document: headline figures at the top level, details per section."""
     report: dict[str, Any] = {"meta": meta}
+    if errors is not None and errors.runs:
+        report["error_storm"] = storm = errors.as_json()
+        for key in ("max_loop_stall_ms", "full_gcs_per_10k_failures", "longest_gc_pause_ms"):
+            report[f"error_storm_{key}"] = storm[key]
     for section_name, section in (("point_reads", points), ("stream", stream), ("http", http)):
         if section is None:
             continue
@@ -292,6 +298,25 @@ def format_table(report: dict[str, Any]) -> str:
                 f"{name:<26}{_num(row['rps']):>10}{_num(row['ratio_to_sync'], '.2f'):>9}"
                 f"{_num(row['p50_ms'], '.2f'):>9}{_num(row['p99_ms'], '.2f'):>9}{row['errors']:>8}"
             )
+    storm = report.get("error_storm")
+    if storm:
+        lines.append("")
+        lines.append(
+            f"Error storm: {storm['failures_per_round']:,} failing requests per round, "
+            f"{storm['concurrency']} in flight (InvalidRequest from the server)"
+        )
+        lines.append(
+            f"{'failures/s':>12}{'stall ms':>10}{'median':>8}{'no-CPU':>8}{'GC2/10k':>9}"
+            f"{'GC ms':>7}{'cpu us/failure':>16}"
+        )
+        lines.append(
+            f"{_num(storm['failures_per_s']):>12}{_num(storm['max_loop_stall_ms'], '.2f'):>10}"
+            f"{_num(storm['median_round_max_loop_stall_ms'], '.2f'):>8}"
+            f"{_num(storm['max_loop_blocked_ms'], '.2f'):>8}"
+            f"{_num(storm['full_gcs_per_10k_failures'], '.1f'):>9}"
+            f"{_num(storm['longest_gc_pause_ms'], '.1f'):>7}"
+            f"{_num(storm['client_cpu_us_per_failure']):>16}"
+        )
     lines.append("")
     level = report.get("ratio_level", RATIO_LEVEL)
     lines.append(f"Targets (ratios at {level} in flight, same run)")

@@ -7,6 +7,7 @@ its CPU time never competes with the clients for the bench process's GIL; with a
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import subprocess
@@ -160,30 +161,22 @@ def open_target() -> Iterator[Target]:
 def driver_cluster(
     config: CassandraConfig, *, cluster_class: Any = None, **profile_options: Any
 ) -> Any:
-    """A plain driver ``Cluster`` for the same target, the way a driver user would build one.
+    """A plain driver ``Cluster`` for the same target, the way a driver user would build one:
+    ``config.cluster_kwargs()`` with a default profile of the driver's own row factory and
+    retry policy, round-robin over the local DC (the baseline the bench has always used).
 
     ``profile_options`` go into the default execution profile (``row_factory=tuple_factory``...).
     """
-    from cassandra.auth import PlainTextAuthProvider
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-    from cassandra.policies import DCAwareRoundRobinPolicy
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster
+    from cassandra.policies import DCAwareRoundRobinPolicy, RetryPolicy
 
-    endpoints = config.endpoints
-    profile = ExecutionProfile(
-        load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=config.local_dc),
-        request_timeout=config.request_timeout,
+    kwargs = config.cluster_kwargs(driver_rows=True)
+    default = copy.copy(kwargs["execution_profiles"][EXEC_PROFILE_DEFAULT])
+    for name, value in {
+        "load_balancing_policy": DCAwareRoundRobinPolicy(local_dc=config.local_dc),
+        "retry_policy": RetryPolicy(),
         **profile_options,
-    )
-    kwargs: dict[str, Any] = {
-        "contact_points": [host for host, _ in endpoints],
-        "port": endpoints[0][1],
-        "execution_profiles": {EXEC_PROFILE_DEFAULT: profile},
-        "connect_timeout": config.connect_timeout,
-    }
-    if config.protocol_version is not None:
-        kwargs["protocol_version"] = config.protocol_version
-    if config.username is not None:
-        kwargs["auth_provider"] = PlainTextAuthProvider(config.username, config.password)
-    if config.ssl_context is not None:
-        kwargs["ssl_context"] = config.ssl_context
+    }.items():
+        setattr(default, name, value)
+    kwargs["execution_profiles"] = {EXEC_PROFILE_DEFAULT: default}
     return (cluster_class or Cluster)(**kwargs)

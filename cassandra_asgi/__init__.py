@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+#: The package version; setup.cfg reads it from here (``attr:``), so it has one source.
+__version__ = "0.1.0"
 
+from .adapters.asgi import CassandraMiddleware
 from .config import CassandraConfig
 from .connect import Connecting, connect
 from .errors import (
@@ -21,9 +23,6 @@ from .rows import dict_rows, named_tuple_rows, tuple_rows
 from .session import AsyncSession
 from .streaming import RowStream
 
-if TYPE_CHECKING:
-    from .adapters.asgi import CassandraMiddleware
-
 __all__ = [
     "AsyncResultSet",
     "AsyncSession",
@@ -39,18 +38,9 @@ __all__ = [
     "SessionClosedError",
     "SessionMetrics",
     "WrongEventLoopError",
+    "__version__",
     "connect",
     "dict_rows",
     "named_tuple_rows",
     "tuple_rows",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # The ASGI middleware is re-exported lazily: the adapter imports this package, so importing
-    # it eagerly here would be circular.
-    if name == "CassandraMiddleware":
-        from .adapters.asgi import CassandraMiddleware
-
-        return CassandraMiddleware
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cassandra.query import UNSET_VALUE
+
 __all__ = ["bind"]
 
 
@@ -41,7 +43,7 @@ def _failing_column(prepared: Any, parameters: Any) -> tuple[str, str, Any] | No
             value = parameters[index]
         else:
             break
-        if value is None:
+        if value is None or value is UNSET_VALUE:  # neither is serialized
             continue
         try:
             column.type.serialize(value, protocol_version)

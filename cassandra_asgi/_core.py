@@ -8,22 +8,41 @@ place.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
-from asyncio.events import _get_running_loop
 from typing import Any
 
-from cassandra.cluster import _NOT_SET
-
-from . import _forks
 from ._bridge import LoopBridge
+from ._compat import running_loop
 from ._gate import InFlightGate
 from .errors import ForkedSessionError, SessionClosedError, WrongEventLoopError
 from .metrics import MetricsRecorder
 
-__all__ = ["DRIVER_DEFAULT", "SessionCore"]
+__all__ = ["SessionCore", "process_generation", "yield_to_the_loop"]
 
-#: Passed as ``timeout`` to the driver when the execution profile's timeout should apply.
-DRIVER_DEFAULT: Any = _NOT_SET
+#: Changes in a child process after every ``fork()``, without a system call per request: driver
+#: connections and threads do not survive a fork, so a session created before one must refuse
+#: to run in the child rather than time out.
+_generation = 0
+
+
+def _after_fork_in_child() -> None:
+    global _generation
+    _generation += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def process_generation() -> int:
+    return _generation
+
+
+async def yield_to_the_loop() -> None:
+    """Every call that fails lets other tasks run once before raising, as a call that succeeds
+    does (it waits for the driver): a retry loop of failing calls (a bad value, a closed
+    session, every node down) must not starve the loop. Called only on failure paths."""
+    await asyncio.sleep(0)
 
 
 class SessionCore:
@@ -44,48 +63,37 @@ class SessionCore:
         self.bridge = LoopBridge(loop, threading.get_ident())
         self.gate = InFlightGate(loop, max_in_flight)
         self.metrics = MetricsRecorder()
+        #: ``close()`` has started: no new calls. Results already running still page.
         self.closing = False
+        #: The cluster is (being) shut down: no page of anything may be sent any more.
         self.shut_down = False
         #: Requests in the driver's hands (``DriverRequest``), to fail them if the cluster is
         #: shut down under them: the driver never completes those.
         self.pending: set[Any] = set()
-        self.generation = _forks.current_generation()
+        self.generation = _generation
 
-    def check_usable(self) -> None:
-        """Fail fast, with a message naming the fix, when the session cannot serve a call."""
-        if self.generation != _forks._generation:
+    def check_usable(self, *, new_call: bool = True) -> None:
+        """Fail fast, with a message naming the fix, when the session cannot serve a call.
+
+        ``new_call=False`` is for a later page of a result already running, which may still
+        be fetched while ``close()`` waits for work in flight.
+        """
+        if self.generation != _generation:
             raise ForkedSessionError(
                 "this session was created in another process (before a fork()); driver "
                 "connections do not survive fork(): connect() again in this process, e.g. at "
                 "application startup in each worker"
             )
-        if _get_running_loop() is not self.loop:
+        if running_loop() is not self.loop:
             raise self.wrong_loop_error()
-        if self.closing:
+        if self.shut_down or (new_call and self.closing):
             raise SessionClosedError("the session is closed (close() was called)")
 
     def wrong_loop_error(self) -> WrongEventLoopError:
-        running = _get_running_loop()
+        running = running_loop()
         where = "outside any running event loop" if running is None else "from another loop"
         return WrongEventLoopError(
             f"this session belongs to the event loop that connected it ({self.loop!r}) and was "
             f"used {where}; create one session per event loop (per worker, per test), or "
             "submit the call to the owning loop with asyncio.run_coroutine_threadsafe()"
         )
-
-    async def admit(self, timeout: float | None, default_timeout: float | None) -> Any:  # noqa: ASYNC109 - passed on to the driver
-        """Take an in-flight slot; return the timeout to hand to the driver.
-
-        Time spent queueing counts against the caller's timeout, so the driver gets only
-        what is left of it.
-        """
-        if self.gate.try_acquire():
-            return DRIVER_DEFAULT if timeout is None else timeout
-        budget = default_timeout if timeout is None else timeout
-        waited = await self.gate.acquire(budget)
-        if self.shut_down:  # queued before close(), but the grace period ran out
-            self.gate.release()
-            raise SessionClosedError("the session was closed while this call waited for a slot")
-        if budget is None:
-            return None
-        return max(budget - waited, 0.001)

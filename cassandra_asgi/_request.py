@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from cassandra.query import tuple_factory
 
-from ._core import DRIVER_DEFAULT, SessionCore
+from . import _compat
+from ._core import SessionCore
 from .rows import RowFactory, loop_shaper
 
 __all__ = ["DriverRequest", "PageListener"]
@@ -25,21 +26,23 @@ _perf_counter = time.perf_counter
 
 
 def _as_rows(result: Any) -> list[Any]:
-    """Normalise what the driver's row factory (or a non-row result) produced into a list."""
+    """A page as a list: a row factory's list or tuple of rows, ``[]`` for a result without
+    rows, and anything else (a DataFrame, from the driver's pandas recipe) as one value."""
     if result is None:
         return []
     if isinstance(result, list):
         return result
-    if isinstance(result, Mapping) or not isinstance(result, Iterable):
-        return [result]
-    return list(result)
+    if isinstance(result, tuple):
+        return list(result)
+    return [result]
 
 
 class DriverRequest:
     __slots__ = (
-        "_core",
         "abandoned",
+        "budget",
         "column_names",
+        "core",
         "listener",
         "paging_state",
         "response_future",
@@ -49,8 +52,10 @@ class DriverRequest:
         "waiter",
     )
 
-    def __init__(self, core: SessionCore) -> None:
-        self._core = core
+    def __init__(self, core: SessionCore, budget: float | None) -> None:
+        self.core = core
+        #: Seconds each page may take: the call's timeout, else its execution profile's.
+        self.budget = budget
         self.response_future: Any = None
         self.waiter: asyncio.Future[list[Any]] | None = None
         self.listener: PageListener | None = None
@@ -87,7 +92,7 @@ class DriverRequest:
         self.settled = False
         self.started = _perf_counter()
         if listener is None:
-            self.waiter = self._core.loop.create_future()
+            self.waiter = self.core.loop.create_future()
             self.listener = None
         else:
             self.waiter = None
@@ -97,44 +102,39 @@ class DriverRequest:
         """The driver refused the request before taking it: free the slot we reserved."""
         if not self.settled:
             self.settled = True
-            self._core.gate.release()
-            self._core.metrics.record(0.0, error)
+            self.core.gate.release()
+            self.core.metrics.record(0.0, error, _perf_counter())
 
     def start(self, response_future: Any) -> None:
         """Follow a future returned by ``execute_async`` (its first page)."""
         self.response_future = response_future
-        self._core.pending.add(self)
+        self.core.pending.add(self)
         response_future.add_callbacks(self._on_result, self._on_error)
 
-    def fetch_next(self, timeout: Any) -> None:
+    def fetch_next(self, timeout: float | None) -> None:
         """Ask the driver for the next page; the callbacks already registered fire again."""
         future = self.response_future
-        # The driver arms its client-side timer once per future; re-arm it for this page so a
-        # page that never arrives still fails with OperationTimedOut.
-        future._timer = None
-        future._start_time = time.time()
-        if timeout is not DRIVER_DEFAULT:
-            future.timeout = timeout
-        self._core.pending.add(self)
+        _compat.rearm_timer(future, timeout)
+        self.core.pending.add(self)
         future.start_fetching_next_page()
 
     # -- driver callbacks: any thread -------------------------------------------------------
     def _on_result(self, result: Any) -> None:
-        self._core.bridge.deliver(self, result, None)
+        self.core.bridge.deliver(self, result, None)
 
     def _on_error(self, error: BaseException) -> None:
-        self._core.bridge.deliver(self, None, error)
+        self.core.bridge.deliver(self, None, error)
 
     def _on_abandoned_outcome(self, outcome: Any) -> None:
         # Only whether it failed matters now (for the metrics): the rows are dropped here.
         error = outcome if isinstance(outcome, BaseException) else None
-        self._core.bridge.deliver(self, None, error)
+        self.core.bridge.deliver(self, None, error)
 
     # -- loop thread ------------------------------------------------------------------------
     def settle(self, result: Any, error: BaseException | None) -> None:
         """The driver's outcome for the page in flight (``Settleable``, via the bridge)."""
         future = self.response_future
-        if future._paging_state is None:
+        if future is not None and _compat.paging_state(future) is None:
             # No page is left to fetch (or the first page failed): the driver will never call
             # back again, so drop what ties the future to itself and to us (see _unlink).
             _unlink(future)
@@ -153,20 +153,22 @@ class DriverRequest:
 
     def _finish(self, result: Any, error: BaseException | None) -> None:
         self.settled = True
-        core = self._core
+        core = self.core
         core.pending.discard(self)
         core.gate.release()
-        core.metrics.record(_perf_counter() - self.started, error)
+        now = _perf_counter()
+        core.metrics.record(now - self.started, error, now)
         rows: list[Any] = []
         if error is None:
             if self.abandoned:
                 return
             future = self.response_future
-            self.paging_state = future._paging_state
-            self.column_names = future._col_names
+            self.paging_state = _compat.paging_state(future)
+            self.column_names = _compat.column_names(future)
             rows = result if type(result) is list else _as_rows(result)
         listener = self.listener
         if listener is not None:
+            self.listener = None  # it refers back to us: no cycle once the page is delivered
             listener(rows, error)
             return
         waiter = self.waiter
@@ -174,6 +176,9 @@ class DriverRequest:
             if error is None:
                 waiter.set_result(rows)
             else:
+                # The driver's future keeps the exception, whose traceback will hold the frames
+                # that await us: let go of it so a failure is freed by reference counting.
+                self.response_future = None
                 waiter.set_exception(error)
 
     async def wait(self) -> list[Any]:
@@ -185,6 +190,9 @@ class DriverRequest:
         except asyncio.CancelledError:
             if not self.settled:
                 self.abandon()
+            raise
+        except BaseException:
+            self.waiter = waiter = None  # it holds the exception, whose traceback holds us
             raise
 
     def abandon(self) -> None:
@@ -199,32 +207,6 @@ class DriverRequest:
         # original callbacks already queued it, settle() ignores the second delivery.
         future.add_callbacks(self._on_abandoned_outcome, self._on_abandoned_outcome)
 
-    async def next_page(self, timeout: float | None = None) -> list[Any]:  # noqa: ASYNC109
-        """Fetch the page after the current one (non-blocking ``start_fetching_next_page``).
-
-        The rows come back as plain tuples when ``shaper`` is set: ``shape()`` them.
-        """
-        core = self._core
-        core.check_usable()
-        if self.abandoned:
-            raise RuntimeError(
-                "an earlier page fetch of this result was cancelled; run the query again with "
-                "paging_state=... to resume"
-            )
-        if not self.settled:
-            raise RuntimeError("a page fetch of this result is already in progress")
-        if self.paging_state is None:
-            raise RuntimeError("there are no more pages (check has_more_pages first)")
-        driver_timeout = await core.admit(timeout, self.response_future.timeout)
-        self.deliver_plain_tuples()
-        self.arm()
-        try:
-            self.fetch_next(driver_timeout)
-        except Exception as exc:
-            self.give_back_slot(exc)
-            raise
-        return await self.wait()
-
 
 def _unlink(future: Any) -> None:
     """Break the reference cycles of a finished ``ResponseFuture``.
@@ -238,4 +220,4 @@ def _unlink(future: Any) -> None:
     changes nothing else (the driver itself sets ``_timer = None`` when a timer fires).
     """
     future.clear_callbacks()
-    future._timer = None
+    _compat.forget_spent_timer(future)

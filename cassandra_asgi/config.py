@@ -12,7 +12,13 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, ExecutionProfile
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+
 from .errors import ConfigError
+from .policies import IdempotenceAwareRetryPolicy
+from .rows import DRIVER_ROW_FACTORIES, ROW_FACTORIES, resolve_row_factory
 
 __all__ = ["CassandraConfig"]
 
@@ -48,6 +54,18 @@ def _split_host_port(entry: str, default_port: int, *, setting: str) -> tuple[st
     return host, port
 
 
+def _split_hosts(text: str, setting: str) -> tuple[str, ...]:
+    """``h1,h2:9043,...``: a trailing comma is fine (templated manifests leave one), any other
+    empty entry is named."""
+    entries = [entry.strip() for entry in text.split(",")]
+    if len(entries) > 1 and not entries[-1]:
+        entries.pop()
+    for number, entry in enumerate(entries, 1):
+        if not entry:
+            raise ConfigError(f"{setting}: entry {number} of {text!r} is empty")
+    return tuple(entries)
+
+
 def _check_port(port: int, setting: str) -> None:
     if not 0 < port < 65536:
         raise ConfigError(f"{setting}: port {port} is outside 1..65535")
@@ -70,9 +88,6 @@ _FIELDS = (
     "row_factory",
     "cluster_options",
 )
-
-#: Row shapes ``row_factory`` accepts by name (or a callable ``(column_names, rows) -> list``).
-ROW_FACTORY_NAMES = frozenset({"named_tuple", "dict", "tuple"})
 
 
 class CassandraConfig:
@@ -117,7 +132,7 @@ class CassandraConfig:
         **cluster_options: Any,
     ) -> None:
         if isinstance(contact_points, str):
-            contact_points = contact_points.split(",")
+            contact_points = _split_hosts(contact_points, "contact_points")
         points = tuple(str(p).strip() for p in contact_points)
         if not points or not all(points):
             raise ConfigError("contact_points: at least one non-empty host is required")
@@ -154,9 +169,9 @@ class CassandraConfig:
             )
         if isinstance(fetch_size, bool) or not isinstance(fetch_size, int) or fetch_size < 1:
             raise ConfigError(f"fetch_size: expected a positive integer, got {fetch_size!r}")
-        if not callable(row_factory) and row_factory not in ROW_FACTORY_NAMES:
+        if not callable(row_factory) and row_factory not in ROW_FACTORIES:
             raise ConfigError(
-                f"row_factory: expected one of {sorted(ROW_FACTORY_NAMES)} or a callable "
+                f"row_factory: expected one of {sorted(ROW_FACTORIES)} or a callable "
                 f"(column_names, rows) -> list, got {row_factory!r}"
             )
         for reserved in ("contact_points", "port", "auth_provider", "ssl_context", "ssl_options"):
@@ -222,6 +237,51 @@ class CassandraConfig:
             _split_host_port(p, self.port, setting="contact_points") for p in self.contact_points
         )
 
+    def cluster_kwargs(self, *, driver_rows: bool = False) -> dict[str, Any]:
+        """Keyword arguments for a driver ``cassandra.cluster.Cluster`` built from this config.
+
+        ``connect()``, the pytest plugin and the bench all use it, so a setting means the same
+        everywhere. Every profile (the default, and ``"named_tuple"``, ``"dict"``, ``"tuple"``)
+        names its load-balancing policy, so the driver neither warns nor guesses; the legacy
+        ``load_balancing_policy``/``default_retry_policy`` options are folded into them. The
+        driver uses ``port`` for the nodes it discovers too. New policy objects on each call.
+        ``driver_rows=True`` gives the driver's own row factories instead of this package's
+        faster ones, for a plain driver session (its ``ResultSet.was_applied`` needs them).
+        """
+        options: dict[str, Any] = dict(self.cluster_options)
+        profiles: dict[Any, ExecutionProfile] = dict(options.pop("execution_profiles", None) or {})
+        balancing = options.pop("load_balancing_policy", None) or TokenAwarePolicy(
+            DCAwareRoundRobinPolicy(local_dc=self.local_dc)
+        )
+        retry = options.pop("default_retry_policy", None) or IdempotenceAwareRetryPolicy()
+        factories = DRIVER_ROW_FACTORIES if driver_rows else ROW_FACTORIES
+        shapes = {EXEC_PROFILE_DEFAULT: resolve_row_factory(self.row_factory, factories)}
+        shapes.update(factories)
+        for name, row_factory in shapes.items():
+            # The profiles share one load-balancing policy, as the driver's own clones do.
+            profiles.setdefault(
+                name,
+                ExecutionProfile(
+                    load_balancing_policy=balancing,
+                    retry_policy=retry,
+                    request_timeout=self.request_timeout,
+                    row_factory=row_factory,
+                ),
+            )
+        options["execution_profiles"] = profiles
+        if self.username is not None:
+            options["auth_provider"] = PlainTextAuthProvider(self.username, self.password)
+        if self.ssl_context is not None:
+            options["ssl_context"] = self.ssl_context
+        if self.protocol_version is not None:
+            options["protocol_version"] = self.protocol_version
+        options.setdefault("connect_timeout", self.connect_timeout)
+        options["contact_points"] = [
+            host if port == self.port else (host, port) for host, port in self.endpoints
+        ]
+        options["port"] = self.port
+        return options
+
     @classmethod
     def from_env(
         cls,
@@ -254,7 +314,7 @@ class CassandraConfig:
 
         points = text("CONTACT_POINTS")
         if points is not None:
-            kwargs["contact_points"] = tuple(p.strip() for p in points.split(","))
+            kwargs["contact_points"] = _split_hosts(points, f"{prefix}CONTACT_POINTS")
         for name in ("KEYSPACE", "LOCAL_DC", "USERNAME", "PASSWORD", "ROW_FACTORY"):
             value = text(name)
             if value is not None:
@@ -264,6 +324,15 @@ class CassandraConfig:
         for name in ("REQUEST_TIMEOUT", "CONNECT_TIMEOUT"):
             number(name, float)
         kwargs.update(overrides)
+        given = [name for name in ("username", "password") if kwargs.get(name) is not None]
+        if len(given) == 1:
+            (present,) = given
+            absent = "password" if present == "username" else "username"
+            named = {n: n if n in overrides else f"{prefix}{n.upper()}" for n in (present, absent)}
+            raise ConfigError(
+                f"{named[present]} is set but {named[absent]} is not: password authentication "
+                "needs both (set neither to connect without credentials)"
+            )
         try:
             return cls(**kwargs)
         except ConfigError as exc:

@@ -11,21 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import threading
 from collections.abc import Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
-from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.cluster import Cluster
 
+from . import _compat
 from ._core import SessionCore
 from .config import CassandraConfig
 from .errors import ConnectError
-from .policies import IdempotenceAwareRetryPolicy
-from .rows import dict_rows, named_tuple_rows, resolve_row_factory, tuple_rows
+from .rows import ROW_FACTORIES
 from .session import AsyncSession
 
 __all__ = ["ROW_PROFILES", "Connecting", "build_cluster", "connect"]
@@ -33,53 +32,64 @@ __all__ = ["ROW_PROFILES", "Connecting", "build_cluster", "connect"]
 log = logging.getLogger("cassandra_asgi")
 
 #: Extra execution profiles registered on every cluster: ``execute(..., execution_profile="dict")``.
-ROW_PROFILES = {"named_tuple": named_tuple_rows, "dict": dict_rows, "tuple": tuple_rows}
-
-
-def _profile(config: CassandraConfig, row_factory: Any, legacy: dict[str, Any]) -> ExecutionProfile:
-    extra: dict[str, Any] = {
-        "retry_policy": legacy.get("default_retry_policy") or IdempotenceAwareRetryPolicy()
-    }
-    # The profiles share one load-balancing policy, as the driver's own profile clones do.
-    return ExecutionProfile(
-        load_balancing_policy=legacy["load_balancing_policy"],
-        request_timeout=config.request_timeout,
-        row_factory=row_factory,
-        **extra,
-    )
+ROW_PROFILES = ROW_FACTORIES
 
 
 def build_cluster(config: CassandraConfig) -> Any:
     """The driver ``Cluster`` for ``config`` (blocking: resolves contact points with DNS)."""
-    options: dict[str, Any] = dict(config.cluster_options)
-    profiles: dict[Any, ExecutionProfile] = dict(options.pop("execution_profiles", None) or {})
-    # The driver refuses these legacy settings next to execution profiles: fold them into ours.
-    legacy: dict[str, Any] = {
-        name: options.pop(name)
-        for name in ("load_balancing_policy", "default_retry_policy")
-        if name in options
-    }
-    legacy.setdefault(
-        "load_balancing_policy",
-        TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=config.local_dc)),
-    )
-    default_rows = resolve_row_factory(config.row_factory)
-    profiles.setdefault(EXEC_PROFILE_DEFAULT, _profile(config, default_rows, legacy))
-    for name, factory in ROW_PROFILES.items():
-        profiles.setdefault(name, _profile(config, factory, legacy))
-    options["execution_profiles"] = profiles
-    if config.username is not None:
-        options["auth_provider"] = PlainTextAuthProvider(config.username, config.password)
-    if config.ssl_context is not None:
-        options["ssl_context"] = config.ssl_context
-    if config.protocol_version is not None:
-        options["protocol_version"] = config.protocol_version
-    options.setdefault("connect_timeout", config.connect_timeout)
-    return Cluster(contact_points=list(config.endpoints), **options)
+    return Cluster(**config.cluster_kwargs())
 
 
 def _describe(config: CassandraConfig) -> str:
     return ", ".join(f"{host}:{port}" for host, port in config.endpoints)
+
+
+class _Diagnosis(Exception):
+    """Why a connect failed, in the user's terms; the driver's own error is the cause."""
+
+
+def _resolve(host: str, port: int) -> None:
+    """Look ``host`` up as the driver will. Names under ``.invalid`` never resolve (RFC 6761),
+    so they fail here without a query."""
+    if host.lower().rstrip(".").rpartition(".")[2] == "invalid":
+        raise socket.gaierror(socket.EAI_NONAME, "names under .invalid never resolve")
+    socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+def _resolvable(config: CassandraConfig) -> CassandraConfig:
+    """``config`` with only the contact points that resolve (the driver would skip the others
+    with a debug message); ``_Diagnosis`` naming them when none does."""
+    kept, failed = [], []
+    for entry, (host, port) in zip(config.contact_points, config.endpoints, strict=True):
+        try:
+            _resolve(host, port)
+            kept.append(entry)
+        except OSError as exc:
+            failed.append(f"{host!r} ({exc.strerror or exc})")
+    if not failed:
+        return config
+    if not kept:
+        raise _Diagnosis(f"cannot resolve the contact point name {', '.join(failed)}")
+    log.warning("contact points that do not resolve, left out: %s", ", ".join(failed))
+    return config.replace(contact_points=kept)
+
+
+def _explain(cluster: Any, config: CassandraConfig) -> str | None:
+    """What the cluster's metadata says about a failed connect, when it says it better than
+    the driver's "Unable to connect to any servers"."""
+    metadata = cluster.metadata
+    keyspaces = set(metadata.keyspaces)
+    if config.keyspace is not None and keyspaces and config.keyspace not in keyspaces:
+        names = sorted(name for name in keyspaces if not name.startswith("system"))
+        existing = ", ".join(names) if names else "none besides the system keyspaces"
+        return f"keyspace {config.keyspace!r} does not exist (existing keyspaces: {existing})"
+    seen = sorted({host.datacenter for host in metadata.all_hosts() if host.datacenter})
+    if config.local_dc is not None and seen and config.local_dc not in seen:
+        return (
+            f"no node is in data centre {config.local_dc!r} (local_dc); the nodes seen are in "
+            f"{', '.join(map(repr, seen))}"
+        )
+    return None
 
 
 class _Attempt:
@@ -89,12 +99,16 @@ class _Attempt:
         self.cluster: Any = None
 
     def run(self, config: CassandraConfig) -> tuple[Any, Any]:
-        self.cluster = build_cluster(config)
-        driver_session = self.cluster.connect(config.keyspace)
+        self.cluster = build_cluster(_resolvable(config))
+        try:
+            driver_session = self.cluster.connect(config.keyspace)
+        except Exception as exc:
+            reason = _explain(self.cluster, config)
+            if reason is None:
+                raise
+            raise _Diagnosis(reason) from exc
         driver_session.default_fetch_size = config.fetch_size
-        # Session.prepare() waits this long; the public setter refuses to change it once
-        # execution profiles are in use, although prepare() still reads it.
-        driver_session._default_timeout = config.request_timeout
+        _compat.set_prepare_timeout(driver_session, config.request_timeout)
         return self.cluster, driver_session
 
     def discard(self, outcome: Future[tuple[Any, Any]], admin: ThreadPoolExecutor) -> None:
@@ -139,6 +153,8 @@ async def _open(config: CassandraConfig) -> AsyncSession:
         ) from None
     except Exception as exc:
         attempt.discard(outcome, admin)
+        if isinstance(exc, _Diagnosis):
+            raise ConnectError(f"could not connect to {where}: {exc}") from exc.__cause__
         raise ConnectError(f"could not connect to {where}: {type(exc).__name__}: {exc}") from exc
     core = SessionCore(loop, config.max_in_flight)
     log.info("connected to %s (keyspace %s)", where, config.keyspace)

@@ -1,22 +1,162 @@
-"""Errors raised by cassandra-asgi itself.
+"""Errors raised by cassandra-asgi itself, and the driver's own exceptions, typed.
 
-Driver exceptions (``cassandra.InvalidRequest``, ``OperationTimedOut``, ``NoHostAvailable``...)
-are never wrapped: callers already know how to handle them, and wrapping would hide the
-server's own message. The classes below cover what only this library can detect.
+Driver exceptions (``InvalidRequest``, ``OperationTimedOut``, ``NoHostAvailable``...) are never
+wrapped: callers already know how to handle them, and wrapping would hide the server's own
+message. They are re-exported here as the very same class objects; for type checkers, which
+get nothing from the untyped driver, they are declared with the driver's bases and attributes
+(``tests/core/test_errors.py`` checks both against the installed driver). So an application
+under ``mypy --strict`` can ``except errors.Unavailable as exc: exc.alive_replicas`` without
+an ``import-untyped`` error.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __all__ = [
+    "AlreadyExists",
+    "AuthenticationFailed",
     "CassandraASGIError",
     "ConfigError",
+    "ConfigurationException",
     "ConnectError",
+    "ConnectionException",
+    "ConnectionShutdown",
+    "CoordinationFailure",
+    "DriverException",
+    "ErrorMessage",
     "ForkedSessionError",
+    "InvalidRequest",
+    "IsBootstrappingErrorMessage",
     "LifespanNotRunError",
+    "NoHostAvailable",
+    "OperationTimedOut",
+    "OverloadedErrorMessage",
+    "ReadFailure",
+    "ReadTimeout",
+    "RequestExecutionException",
+    "RequestValidationException",
+    "ServerError",
     "SessionClosedError",
     "StartupHookError",
+    "SyntaxException",
+    "Timeout",
+    "Unauthorized",
+    "Unavailable",
+    "UnresolvableContactPoints",
+    "WriteFailure",
+    "WriteTimeout",
     "WrongEventLoopError",
 ]
+
+if TYPE_CHECKING:
+
+    class DriverException(Exception): ...
+
+    class RequestExecutionException(DriverException): ...
+
+    class RequestValidationException(DriverException): ...
+
+    class Unavailable(RequestExecutionException):
+        consistency: int | None
+        required_replicas: int | None
+        alive_replicas: int | None
+
+    class Timeout(RequestExecutionException):
+        consistency: int | None
+        required_responses: int | None
+        received_responses: int | None
+
+    class ReadTimeout(Timeout):
+        data_retrieved: bool | None
+
+    class WriteTimeout(Timeout):
+        write_type: int | None
+
+    class CoordinationFailure(RequestExecutionException):
+        consistency: int | None
+        required_responses: int | None
+        received_responses: int | None
+        failures: int | None
+        error_code_map: dict[str, int] | None
+
+    class ReadFailure(CoordinationFailure):
+        data_retrieved: bool | None
+
+    class WriteFailure(CoordinationFailure):
+        write_type: int | None
+
+    class InvalidRequest(RequestValidationException): ...
+
+    class ConfigurationException(RequestValidationException): ...
+
+    class AlreadyExists(ConfigurationException):
+        keyspace: str | None
+        table: str | None
+
+    class Unauthorized(RequestValidationException): ...
+
+    class AuthenticationFailed(DriverException): ...
+
+    class OperationTimedOut(DriverException):
+        errors: dict[Any, Any] | None
+        last_host: Any
+
+    class UnresolvableContactPoints(DriverException): ...
+
+    class NoHostAvailable(Exception):
+        #: Per host, what failed there (a list of addresses when connecting to a keyspace).
+        errors: dict[Any, Any] | list[Any]
+
+    class ErrorMessage(Exception):
+        """An ERROR frame from the server, raised as is for the errors below."""
+
+        code: int
+        message: str
+        info: Any
+
+    class ServerError(ErrorMessage): ...
+
+    class OverloadedErrorMessage(ErrorMessage): ...
+
+    class IsBootstrappingErrorMessage(ErrorMessage): ...
+
+    class SyntaxException(ErrorMessage): ...
+
+    class ConnectionException(Exception):
+        endpoint: Any
+
+    class ConnectionShutdown(ConnectionException): ...
+
+else:
+    from cassandra import (
+        AlreadyExists,
+        AuthenticationFailed,
+        ConfigurationException,
+        CoordinationFailure,
+        DriverException,
+        InvalidRequest,
+        OperationTimedOut,
+        ReadFailure,
+        ReadTimeout,
+        RequestExecutionException,
+        RequestValidationException,
+        Timeout,
+        Unauthorized,
+        Unavailable,
+        UnresolvableContactPoints,
+        WriteFailure,
+        WriteTimeout,
+    )
+    from cassandra.cluster import NoHostAvailable
+    from cassandra.connection import ConnectionException, ConnectionShutdown
+    from cassandra.protocol import (
+        ErrorMessage,
+        IsBootstrappingErrorMessage,
+        OverloadedErrorMessage,
+        ServerError,
+        SyntaxException,
+    )
 
 
 class CassandraASGIError(Exception):

@@ -1,25 +1,43 @@
 """Request counters and a latency summary, cheap enough to update on every request.
 
-Recording is a few attribute updates on the loop thread (no locks: only the loop thread
-records). Percentiles are computed when someone reads them, over a bounded window of the most
-recent latencies, so a long-lived process neither grows memory nor averages away a regression.
+Recording is a few attribute and dict updates on the loop thread (no locks: only the loop
+thread records). Latencies go into a histogram per ``LATENCY_SLICE`` seconds (buckets 1/16 of a
+power of two wide, so a percentile is within about 6% of the true value, and never above the
+exact maximum); a snapshot merges the slices of the last ``LATENCY_PERIOD`` seconds. So memory
+stays bounded however long the process lives, the summary speaks of a stated stretch of time
+whatever the request rate, and a regression is not averaged away by old samples.
 """
 
 from __future__ import annotations
 
 import math
+import time
+from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MetricsRecorder", "SessionMetrics"]
+from .errors import NoHostAvailable
 
-#: Latency samples kept for the percentiles.
-LATENCY_WINDOW = 2048
+__all__ = ["LATENCY_PERIOD", "LATENCY_SLICE", "MetricsRecorder", "SessionMetrics"]
+
+#: Seconds the latency summary covers (the current slice and the ones before it).
+LATENCY_PERIOD = 60.0
+#: Seconds of one histogram slice; the summary covers between PERIOD - SLICE and PERIOD.
+LATENCY_SLICE = 10.0
+#: Buckets per power of two.
+_SUB_BUCKETS = 16
 
 
 @dataclass(frozen=True)
 class SessionMetrics:
-    """A snapshot of a session's activity (``session.metrics``), safe to serialise."""
+    """A snapshot of a session's activity (``session.metrics``), safe to serialise.
+
+    ``errors_by_type`` counts failures by exception class name; a ``NoHostAvailable`` also
+    counts each distinct kind of failure inside it, as ``"NoHostAvailable(Unavailable)"``, so
+    the counts may add up to more than ``errors``. The latency figures cover the requests of
+    the last ``latency_period`` seconds (``latency_samples`` of them).
+    """
 
     in_flight: int
     max_in_flight: int
@@ -32,6 +50,7 @@ class SessionMetrics:
     latency_p95: float | None = None
     latency_p99: float | None = None
     latency_max: float | None = None
+    latency_period: float = LATENCY_PERIOD
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for a health endpoint or a log line."""
@@ -47,69 +66,115 @@ class SessionMetrics:
             "latency_p95": self.latency_p95,
             "latency_p99": self.latency_p99,
             "latency_max": self.latency_max,
+            "latency_period": self.latency_period,
         }
 
 
-def _percentile(ordered: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an already sorted, non-empty list."""
-    rank = max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))
-    return ordered[rank]
+def _bucket(seconds: float) -> int:
+    mantissa, exponent = math.frexp(seconds * 1e6)  # microseconds = mantissa * 2**exponent
+    if mantissa == 0.0:
+        return 0
+    return exponent * _SUB_BUCKETS + int((mantissa - 0.5) * 2 * _SUB_BUCKETS)
+
+
+def _upper_bound(bucket: int) -> float:
+    exponent, sub = divmod(bucket, _SUB_BUCKETS)
+    return (0.5 + (sub + 1) / (2 * _SUB_BUCKETS)) * 2.0**exponent / 1e6
+
+
+class _Slice:
+    __slots__ = ("counts", "index", "largest", "samples")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.counts: dict[int, int] = {}
+        self.samples = 0
+        self.largest = 0.0
 
 
 class MetricsRecorder:
     """Accumulates completed requests; ``snapshot()`` summarises them."""
 
-    __slots__ = ("_latencies", "_next", "errors", "errors_by_type", "requests")
+    __slots__ = ("_period", "_slice", "_slices", "errors", "errors_by_type", "requests")
 
-    def __init__(self, window: int = LATENCY_WINDOW) -> None:
+    def __init__(
+        self, period: float = LATENCY_PERIOD, slice_seconds: float = LATENCY_SLICE
+    ) -> None:
+        if not 0 < slice_seconds <= period:
+            raise ValueError("slice_seconds must be positive and at most the period")
         self.requests = 0
         self.errors = 0
         self.errors_by_type: dict[str, int] = {}
-        if window < 1:
-            raise ValueError("window must be positive")
-        self._latencies: list[float] = [0.0] * window
-        self._next = 0
+        self._period = period
+        self._slice = slice_seconds
+        self._slices: deque[_Slice] = deque(maxlen=math.ceil(period / slice_seconds))
 
-    def record(self, seconds: float, error: BaseException | None) -> None:
-        """Count one completed driver request (one page counts as one request)."""
+    def record(self, seconds: float, error: BaseException | None, now: float) -> None:
+        """Count one completed driver request (one page counts as one request) that took
+        ``seconds`` and ended at ``now`` (``time.perf_counter()``)."""
         self.requests += 1
-        latencies = self._latencies
-        latencies[self._next % len(latencies)] = seconds
-        self._next += 1
+        index = int(now // self._slice)
+        slices = self._slices
+        if not slices or slices[-1].index != index:
+            slices.append(_Slice(index))
+        current = slices[-1]
+        bucket = _bucket(seconds)
+        current.counts[bucket] = current.counts.get(bucket, 0) + 1
+        current.samples += 1
+        if seconds > current.largest:
+            current.largest = seconds
         if error is not None:
-            self.errors += 1
-            name = type(error).__name__
-            self.errors_by_type[name] = self.errors_by_type.get(name, 0) + 1
+            self._count_error(error)
 
-    def recent_latencies(self) -> list[float]:
-        """The samples in the window, oldest first."""
-        size = len(self._latencies)
-        if self._next <= size:
-            return self._latencies[: self._next]
-        start = self._next % size
-        return self._latencies[start:] + self._latencies[:start]
+    def _count_error(self, error: BaseException) -> None:
+        self.errors += 1
+        names = [type(error).__name__]
+        if isinstance(error, NoHostAvailable) and isinstance(error.errors, Mapping):
+            causes = {type(cause).__name__ for cause in error.errors.values()}
+            names += [f"{names[0]}({cause})" for cause in sorted(causes)]
+        by_type = self.errors_by_type
+        for name in names:
+            by_type[name] = by_type.get(name, 0) + 1
 
-    def snapshot(self, *, in_flight: int, max_in_flight: int, waiting: int) -> SessionMetrics:
-        ordered = sorted(self.recent_latencies())
-        if not ordered:
-            return SessionMetrics(
-                in_flight=in_flight,
-                max_in_flight=max_in_flight,
-                waiting=waiting,
-                requests=self.requests,
-                errors=self.errors,
-                errors_by_type=dict(self.errors_by_type),
-            )
+    def snapshot(
+        self, *, in_flight: int, max_in_flight: int, waiting: int, now: float | None = None
+    ) -> SessionMetrics:
+        counters: dict[str, Any] = {
+            "in_flight": in_flight,
+            "max_in_flight": max_in_flight,
+            "waiting": waiting,
+            "requests": self.requests,
+            "errors": self.errors,
+            "errors_by_type": dict(self.errors_by_type),
+            "latency_period": self._period,
+        }
+        oldest = int((time.perf_counter() if now is None else now) // self._slice)
+        oldest -= self._slices.maxlen or 1
+        recent = [s for s in self._slices if s.index > oldest]
+        samples = sum(s.samples for s in recent)
+        if not samples:
+            return SessionMetrics(**counters)
+        merged: dict[int, int] = {}
+        for piece in recent:
+            for bucket, count in piece.counts.items():
+                merged[bucket] = merged.get(bucket, 0) + count
+        largest = max(s.largest for s in recent)
+        ordered = sorted(merged.items())
+
+        def percentile(fraction: float) -> float:
+            rank = max(1, math.ceil(fraction * samples))  # nearest rank
+            seen = 0
+            for bucket, count in ordered:
+                seen += count
+                if seen >= rank:
+                    return min(_upper_bound(bucket), largest)
+            return largest
+
         return SessionMetrics(
-            in_flight=in_flight,
-            max_in_flight=max_in_flight,
-            waiting=waiting,
-            requests=self.requests,
-            errors=self.errors,
-            errors_by_type=dict(self.errors_by_type),
-            latency_samples=len(ordered),
-            latency_p50=_percentile(ordered, 0.50),
-            latency_p95=_percentile(ordered, 0.95),
-            latency_p99=_percentile(ordered, 0.99),
-            latency_max=ordered[-1],
+            **counters,
+            latency_samples=samples,
+            latency_p50=percentile(0.50),
+            latency_p95=percentile(0.95),
+            latency_p99=percentile(0.99),
+            latency_max=largest,
         )

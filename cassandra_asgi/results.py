@@ -8,38 +8,42 @@ the non-blocking ``start_fetching_next_page()``.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from ._request import DriverRequest
+from .streaming import RowStream
 
 __all__ = ["AsyncResultSet"]
-
-#: Rows handed out (and shaped) between two yields to the event loop.
-_ROWS_PER_CHUNK = 256
 
 
 class AsyncResultSet:
     """The result of ``AsyncSession.execute``: the current page plus paging controls."""
 
-    __slots__ = ("_page", "_request", "_rows")
+    __slots__ = ("_pager", "_request", "_rows")
 
     def __init__(self, request: DriverRequest, rows: list[Any]) -> None:
         """``rows``: the first page, already shaped by the driver's row factory."""
         self._request = request
-        #: The page in hand as delivered: later pages come as plain tuples when
-        #: ``request.shaper`` is set (see ``DriverRequest.deliver_plain_tuples``).
-        self._page = rows
-        #: ``_page`` in its configured shape, made when first asked for.
+        #: The page in hand in its configured shape (``None``: not made yet).
         self._rows: list[Any] | None = rows
+        #: The paging engine, made when a page after the first is wanted.
+        self._pager: RowStream | None = None
+
+    def _paging(self) -> RowStream:
+        pager = self._pager
+        if pager is None:
+            pager = self._pager = RowStream(
+                self._request.core, self._request, prefetch=0, page=self._rows
+            )
+        return pager
 
     @property
     def current_rows(self) -> list[Any]:
         """The rows of the page in hand (the first page until ``fetch_next_page()``)."""
         rows = self._rows
         if rows is None:
-            rows = self._rows = self._request.shape(self._page)
+            rows = self._rows = self._paging().rows_in_hand()
         return rows
 
     @property
@@ -81,37 +85,21 @@ class AsyncResultSet:
         return bool(row["[applied]"] if isinstance(row, Mapping) else row[0])
 
     async def fetch_next_page(self, *, timeout: float | None = None) -> list[Any]:  # noqa: ASYNC109
-        """Replace ``current_rows`` with the next page and return it (``[]`` when none is left)."""
-        await self._load_next_page(timeout)
+        """Replace ``current_rows`` with the next page and return it (``[]`` when none is left).
+
+        ``timeout`` (default: the one ``execute()`` had) covers any wait for a slot and the page.
+        """
+        pager = self._paging()
+        await pager.advance(self._request.budget if timeout is None else timeout)
+        self._rows = None
         return self.current_rows
 
-    async def _load_next_page(self, timeout: float | None) -> None:  # noqa: ASYNC109
-        if not self.has_more_pages:
-            self._page = self._rows = []
-            return
-        self._page = await self._request.next_page(timeout)
-        self._rows = self._page if self._request.shaper is None else None
-
-    async def _walk(self) -> AsyncIterator[Any]:
-        # Rows are shaped a chunk at a time just before they are handed out (unless the page
-        # in hand was already shaped): they die young instead of being promoted (see ``rows``).
-        request = self._request
-        while True:
-            shaped = self._rows
-            page = self._page if shaped is None else shaped
-            for start in range(0, len(page), _ROWS_PER_CHUNK):
-                if start:
-                    await asyncio.sleep(0)  # a long page must not hold the loop for its length
-                chunk = page[start : start + _ROWS_PER_CHUNK]
-                for row in chunk if shaped is not None else request.shape(chunk):
-                    yield row
-            if not self.has_more_pages:
-                return
-            await self._load_next_page(None)
-
-    def __aiter__(self) -> AsyncIterator[Any]:
+    def __aiter__(self) -> RowStream:
         """Every row from the current page onwards, fetching pages as the loop reaches them."""
-        return self._walk()
+        pager = self._paging()
+        pager.rewind()
+        self._rows = None  # the walk moves the page in hand along
+        return pager
 
     async def all(self) -> list[Any]:
         """Every row from the current page onwards, as one list (mind the memory)."""
@@ -129,6 +117,6 @@ class AsyncResultSet:
 
     def __repr__(self) -> str:
         return (
-            f"<AsyncResultSet rows={len(self._page)} columns={self.column_names} "
+            f"<AsyncResultSet rows={len(self.current_rows)} columns={self.column_names} "
             f"has_more_pages={self.has_more_pages}>"
         )

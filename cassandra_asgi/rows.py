@@ -21,15 +21,13 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from cassandra.query import (
-    _clean_column_name,
-    _sanitize_identifiers,
-    dict_factory,
-    named_tuple_factory,
-    ordered_dict_factory,
-)
+from cassandra.query import dict_factory, named_tuple_factory, ordered_dict_factory, tuple_factory
+
+from ._compat import clean_column_name, sanitize_identifiers
 
 __all__ = [
+    "DRIVER_ROW_FACTORIES",
+    "ROW_FACTORIES",
     "RowFactory",
     "dict_rows",
     "loop_shaper",
@@ -55,12 +53,12 @@ def _row_maker(colnames: Sequence[str]) -> Callable[[Sequence[Any]], tuple[Any, 
         return _row_classes[key]
     except KeyError:
         pass
-    cleaned = [_clean_column_name(name) for name in key]
+    cleaned = [clean_column_name(name) for name in key]
     try:
         row_class = _make_row_class("Row", cleaned)
     except ValueError:
         # Same fallback as the driver: keywords and duplicates get adjusted names.
-        row_class = _make_row_class("Row", _sanitize_identifiers(cleaned))
+        row_class = _make_row_class("Row", sanitize_identifiers(cleaned))
         log.warning(
             "column names %s cannot all be Python attribute names; rows use %s instead "
             "(alias the columns in the SELECT to choose names)",
@@ -90,22 +88,33 @@ def tuple_rows(colnames: list[str], rows: list[Any]) -> list[Any]:
     return rows
 
 
-_BY_NAME: dict[str, RowFactory] = {
+#: Row shapes by name: ``CassandraConfig(row_factory=...)`` and ``execute(execution_profile=...)``.
+ROW_FACTORIES: dict[str, RowFactory] = {
     "named_tuple": named_tuple_rows,
     "dict": dict_rows,
     "tuple": tuple_rows,
 }
 
 
-def resolve_row_factory(choice: str | RowFactory) -> RowFactory:
+#: The driver's own factories for the same shapes: its ``ResultSet.was_applied`` knows only those.
+DRIVER_ROW_FACTORIES: dict[str, RowFactory] = {
+    "named_tuple": named_tuple_factory,
+    "dict": dict_factory,
+    "tuple": tuple_factory,
+}
+
+
+def resolve_row_factory(
+    choice: str | RowFactory, factories: dict[str, RowFactory] = ROW_FACTORIES
+) -> RowFactory:
     """Map a config value (``"named_tuple"``, ``"dict"``, ``"tuple"``, a callable) to a factory."""
     if callable(choice):
         return choice
     try:
-        return _BY_NAME[choice]
+        return factories[choice]
     except KeyError:
         raise ValueError(
-            f"row_factory: expected one of {sorted(_BY_NAME)} or a callable, got {choice!r}"
+            f"row_factory: expected one of {sorted(ROW_FACTORIES)} or a callable, got {choice!r}"
         ) from None
 
 

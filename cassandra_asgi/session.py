@@ -20,9 +20,8 @@ from typing import Any
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, ExecutionProfile
 from cassandra.query import PreparedStatement, SimpleStatement, Statement, tuple_factory
 
-from . import _forks
 from ._binding import bind
-from ._core import DRIVER_DEFAULT, SessionCore
+from ._core import SessionCore, process_generation, yield_to_the_loop
 from ._request import DriverRequest
 from .errors import SessionClosedError
 from .metrics import SessionMetrics
@@ -58,6 +57,8 @@ class AsyncSession:
         self._admin = admin
         self._contact_points = contact_points
         self._prepared: dict[tuple[str | None, str], asyncio.Future[Any]] = {}
+        #: The same object for the cluster's lifetime (the driver refuses to replace it).
+        self._default_profile = cluster.profile_manager.default
         self._close_task: asyncio.Task[None] | None = None
 
     # -- properties ------------------------------------------------------------------------
@@ -93,12 +94,19 @@ class AsyncSession:
         return self._cluster
 
     # -- requests --------------------------------------------------------------------------
-    def _default_timeout(self, execution_profile: Any) -> float | None:
+    def _profile(self, execution_profile: Any) -> Any:
+        """The ``ExecutionProfile`` a call names (``None`` if unknown: the driver names it)."""
         if execution_profile is EXEC_PROFILE_DEFAULT or isinstance(execution_profile, str):
-            profile = self._cluster.profile_manager.profiles.get(execution_profile)
-        else:
-            profile = execution_profile
-        return getattr(profile, "request_timeout", None)
+            return self._cluster.profile_manager.profiles.get(execution_profile)
+        return execution_profile if isinstance(execution_profile, ExecutionProfile) else None
+
+    def _budget(self, timeout: float | None, execution_profile: Any) -> float | None:
+        """Seconds each page of a call may take: its ``timeout``, else its profile's."""
+        if timeout is not None:
+            return timeout
+        if execution_profile is EXEC_PROFILE_DEFAULT:  # read each time: it may be changed
+            return self._default_profile.request_timeout  # type: ignore[no-any-return]
+        return getattr(self._profile(execution_profile), "request_timeout", None)
 
     def _plain_tuple_profile(self, execution_profile: Any) -> tuple[Any, RowFactory | None]:
         """A copy of ``execution_profile`` giving plain-tuple rows, and the factory that then
@@ -109,12 +117,7 @@ class AsyncSession:
         bad profile). A copy per stream costs microseconds and follows later changes to the
         profile; a cache would not.
         """
-        if isinstance(execution_profile, ExecutionProfile):
-            profile: Any = execution_profile
-        elif execution_profile is EXEC_PROFILE_DEFAULT or isinstance(execution_profile, str):
-            profile = self._cluster.profile_manager.profiles.get(execution_profile)
-        else:
-            profile = None
+        profile = self._profile(execution_profile)
         shaper = loop_shaper(getattr(profile, "row_factory", None))
         if shaper is None:
             return execution_profile, None
@@ -166,30 +169,36 @@ class AsyncSession:
         wait for a free in-flight slot plus the driver's request. Driver exceptions propagate
         unchanged.
         """
-        core = self._core
-        core.check_usable()
-        statement, parameters = self._statement(query, parameters, fetch_size)
-        if core.gate.try_acquire():  # the common case, without a coroutine call
-            driver_timeout = DRIVER_DEFAULT if timeout is None else timeout
-        else:
-            driver_timeout = await core.admit(timeout, self._default_timeout(execution_profile))
-        request = DriverRequest(core)
-        request.arm()
         try:
-            future = self._driver.execute_async(
-                statement,
-                parameters,
-                timeout=driver_timeout,
-                execution_profile=execution_profile,
-                paging_state=paging_state,
-                **driver_kwargs,
-            )
-        except Exception as exc:
-            request.give_back_slot(exc)
+            core = self._core
+            core.check_usable()
+            statement, parameters = self._statement(query, parameters, fetch_size)
+            budget = self._budget(timeout, execution_profile)
+            deadline = core.gate.admit(budget)
+            if deadline.slot is not None:
+                await core.gate.wait(deadline)
+            request = DriverRequest(core, budget)
+            request.arm()
+            try:
+                # No local for the driver's future: on failure it holds the exception, whose
+                # traceback holds this frame (a cycle only the cyclic collector would free).
+                request.start(
+                    self._driver.execute_async(
+                        statement,
+                        parameters,
+                        timeout=deadline.remaining(),
+                        execution_profile=execution_profile,
+                        paging_state=paging_state,
+                        **driver_kwargs,
+                    )
+                )
+            except Exception as exc:
+                request.give_back_slot(exc)
+                raise
+            return AsyncResultSet(request, await request.wait())
+        except Exception:
+            await yield_to_the_loop()
             raise
-        request.start(future)
-        rows = await request.wait()
-        return AsyncResultSet(request, rows)
 
     def stream(
         self,
@@ -213,7 +222,7 @@ class AsyncSession:
         statement, parameters = self._statement(query, parameters, fetch_size)
         driver = self._driver
 
-        def send_first(request: DriverRequest, driver_timeout: Any) -> None:
+        def send_first(request: DriverRequest, driver_timeout: float | None) -> None:
             profile, request.shaper = self._plain_tuple_profile(execution_profile)
             future = driver.execute_async(
                 statement,
@@ -225,13 +234,8 @@ class AsyncSession:
             )
             request.start(future)
 
-        return RowStream(
-            self._core,
-            send_first,
-            prefetch=prefetch,
-            timeout=timeout,
-            default_timeout=self._default_timeout(execution_profile),
-        )
+        request = DriverRequest(self._core, self._budget(timeout, execution_profile))
+        return RowStream(self._core, request, prefetch=prefetch, send_first=send_first)
 
     async def prepare(self, query: str) -> Any:
         """Prepare ``query`` once per keyspace; concurrent callers share one round trip.
@@ -240,9 +244,13 @@ class AsyncSession:
         session's own thread pool.
         """
         core = self._core
-        core.check_usable()
-        if not isinstance(query, str):
-            raise TypeError(f"query: expected a CQL string, got {type(query).__name__}")
+        try:
+            core.check_usable()
+            if not isinstance(query, str):
+                raise TypeError(f"query: expected a CQL string, got {type(query).__name__}")
+        except Exception:
+            await yield_to_the_loop()
+            raise
         key = (self._driver.keyspace, query)
         shared = self._prepared.get(key)
         if shared is None:
@@ -272,9 +280,13 @@ class AsyncSession:
         ``raise_on_first_error=False`` a failed statement's exception takes its place in the
         list instead of being raised.
         """
-        self._core.check_usable()
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"concurrency: expected a positive integer, got {concurrency!r}")
+        try:
+            self._core.check_usable()
+            if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+                raise ValueError(f"concurrency: expected a positive integer, got {concurrency!r}")
+        except Exception:
+            await yield_to_the_loop()
+            raise
         items = [
             item if isinstance(item, tuple) and len(item) == 2 else (item, None)
             for item in statements_and_parameters
@@ -309,15 +321,24 @@ class AsyncSession:
     # -- lifetime --------------------------------------------------------------------------
     async def close(self, grace: float = DEFAULT_CLOSE_GRACE) -> None:
         """Refuse new calls, let in-flight requests finish (up to ``grace`` seconds), then shut
-        the cluster down off the loop. Safe to call repeatedly and concurrently."""
+        the cluster down off the loop. Safe to call repeatedly and concurrently.
+
+        Runs on the session's own loop; only once that loop has closed (without running this)
+        may another loop call it, to shut down what is left: the driver's threads and sockets.
+        """
         core = self._core
-        if core.generation != _forks.current_generation():
+        if core.generation != process_generation():
             # In a forked child the driver's threads are gone and its sockets belong to the
             # parent: just refuse further use here.
             core.closing = True
             return
         if asyncio.get_running_loop() is not core.loop:
-            raise core.wrong_loop_error()
+            if not core.loop.is_closed():
+                raise core.wrong_loop_error()
+            if not core.shut_down:  # what outlives the loop: the driver's threads and sockets
+                core.closing = core.shut_down = True
+                await self._stop_driver()
+            return
         if self._close_task is None:
             core.closing = True
             self._close_task = core.loop.create_task(self._shutdown(grace))
@@ -331,24 +352,28 @@ class AsyncSession:
                 core.gate.in_flight,
                 grace,
             )
-            # Fail the stragglers before the driver cuts their connections: their callers get
-            # one documented error, and the driver's late callbacks find them already settled
-            # (it never completes some requests cut off by its shutdown at all). Callers still
-            # queued for a slot see ``shut_down`` when the released slots wake them.
-            core.shut_down = True
-            for request in list(core.pending):
-                request.fail(
-                    SessionClosedError(
-                        f"the session was closed while this request was in flight "
-                        f"(it outlived the {grace}s grace period)"
-                    ),
-                )
+        # From here no page of anything may be sent: callers still queued for a slot, and
+        # pages admitted but not yet sent, get SessionClosedError. Requests still in flight
+        # (they outlived the grace period) are failed before the driver cuts their connections:
+        # their callers get one documented error, and the driver's late callbacks find them
+        # already settled (it never completes some requests cut off by its shutdown at all).
+        core.shut_down = True
+        core.gate.refuse("the session was closed before this request could be sent")
+        for request in list(core.pending):
+            request.fail(
+                SessionClosedError(
+                    f"the session was closed while this request was in flight "
+                    f"(it outlived the {grace}s grace period)"
+                ),
+            )
+        await self._stop_driver()
+        log.info("cassandra_asgi session to %s closed", ",".join(self._contact_points))
+
+    async def _stop_driver(self) -> None:
         try:
-            await core.loop.run_in_executor(self._admin, self._cluster.shutdown)
+            await asyncio.get_running_loop().run_in_executor(self._admin, self._cluster.shutdown)
         finally:
             self._admin.shutdown(wait=False)
-            core.shut_down = True  # also when everything finished within the grace period
-        log.info("cassandra_asgi session to %s closed", ",".join(self._contact_points))
 
     async def __aenter__(self) -> AsyncSession:
         return self

@@ -156,3 +156,29 @@ def test_from_env_error_never_echoes_the_password() -> None:
         CassandraConfig.from_env(environ={"CASSANDRA_PASSWORD": "s3cr3t-value"})
     assert "s3cr3t-value" not in str(info.value)
     assert "CASSANDRA_USERNAME" in str(info.value) or "username" in str(info.value)
+
+
+def test_a_trailing_comma_in_contact_points_is_accepted() -> None:
+    env = {"CASSANDRA_CONTACT_POINTS": "h1, h2:9043,"}
+    assert CassandraConfig.from_env(environ=env).contact_points == ("h1", "h2:9043")
+    assert CassandraConfig(contact_points="h1,").contact_points == ("h1",)
+
+
+def test_an_empty_contact_point_elsewhere_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"CASSANDRA_CONTACT_POINTS: entry 2 of 'h1,,h2'"):
+        CassandraConfig.from_env(environ={"CASSANDRA_CONTACT_POINTS": "h1,,h2"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "missing"),
+    [("CASSANDRA_USERNAME", "CASSANDRA_PASSWORD"), ("CASSANDRA_PASSWORD", "CASSANDRA_USERNAME")],
+)
+def test_half_of_the_credentials_names_both_variables(variable: str, missing: str) -> None:
+    with pytest.raises(ConfigError, match=f"{variable} is set but {missing} is not") as info:
+        CassandraConfig.from_env(environ={variable: "v4lue-kept-secret"})
+    assert "v4lue-kept-secret" not in str(info.value)
+
+
+def test_half_of_the_credentials_given_in_code_names_the_argument() -> None:
+    with pytest.raises(ConfigError, match="CASSANDRA_USERNAME is set but password is not"):
+        CassandraConfig.from_env(environ={"CASSANDRA_USERNAME": "app"}, password=None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -123,6 +123,11 @@ def get_session(
     Looks the key up through ``request.config_dict``, so a sub-app sees its parents' sessions.
     """
     _require_app_key(app_key)
+    if isinstance(cast(object, request), web.Application):  # a mistake type checkers catch
+        raise TypeError(
+            "get_session() was given the application, not a request: for work at startup "
+            "append a cleanup context after setup(app) and read app[CASSANDRA] there"
+        )
     try:
         return request.config_dict[app_key]
     except KeyError:

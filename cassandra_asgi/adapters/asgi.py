@@ -13,8 +13,11 @@ connect and close and *where* to put the session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from asgiref.typing import (
@@ -50,16 +53,93 @@ class SessionNotFoundError(CassandraASGIError, LookupError):
     """``get_session()`` found no session where ``CassandraMiddleware`` would have put it."""
 
 
-class _LifespanRun:
-    """Where one lifespan conversation between server, middleware and app stands."""
+class _Phase(enum.Enum):
+    """Where one lifespan conversation stands, as the wrapped app sees it."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session: AsyncSession | None = session
-        self.startup_taken = False  # the app has read lifespan.startup
-        self.startup_answered = False  # startup.complete or startup.failed reached the server
-        self.startup_failed = False
-        self.shutdown_received = False
-        self.shutdown_answered = False
+    WAITING = "the app has not read lifespan.startup"
+    STARTING = "the app read lifespan.startup and has not answered"
+    RUNNING = "startup is complete; the server has not sent lifespan.shutdown"
+    STOPPING = "the server sent lifespan.shutdown; the app has not answered"
+    ENDED = "startup failed or shutdown was answered: the session is closed"
+
+
+class _Relay:
+    """One lifespan conversation between the server and the wrapped app. The session closes as
+    soon as the app is done with it, before the server hears so; whatever the app leaves
+    unanswered (all of it, for an app without lifespan support), the relay answers."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        describe: Callable[[str, BaseException], str],
+    ) -> None:
+        self.phase = _Phase.WAITING
+        self._session: AsyncSession | None = session
+        self._receive, self._send, self._describe = receive, send, describe
+
+    async def receive(self) -> ASGIReceiveEvent:
+        if self.phase is _Phase.WAITING:  # the middleware already took it from the server
+            self.phase = _Phase.STARTING
+            return {"type": "lifespan.startup"}
+        message = await self._receive()
+        if message["type"] == "lifespan.shutdown":
+            self.phase = _Phase.STOPPING
+        return message
+
+    async def send(self, message: ASGISendEvent) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            self.phase = _Phase.RUNNING
+            await self._send(message)
+            return
+        # startup.failed, shutdown.complete or shutdown.failed: the app is done with the session
+        self.phase = _Phase.ENDED
+        failure = await self.close()
+        if failure is not None and message["type"] == "lifespan.shutdown.complete":
+            message = {"type": "lifespan.shutdown.failed", "message": failure}
+        await self._send(message)
+
+    async def app_failed(self, exc: Exception) -> None:
+        """The app raised while speaking lifespan: tell the server what it was doing."""
+        if self.phase is _Phase.STARTING:
+            message = self._describe("application startup failed", exc)
+            await self.send({"type": "lifespan.startup.failed", "message": message})
+        elif self.phase is _Phase.STOPPING:
+            message = self._describe("application shutdown failed", exc)
+            await self.send({"type": "lifespan.shutdown.failed", "message": message})
+        else:
+            self.phase = _Phase.ENDED
+            await self.close()
+
+    async def finish(self) -> None:
+        """The app returned: answer what it left unanswered."""
+        if self.phase in (_Phase.WAITING, _Phase.STARTING):
+            await self.send({"type": "lifespan.startup.complete"})
+        while self.phase is _Phase.RUNNING:
+            await self.receive()
+        if self.phase is _Phase.STOPPING:
+            await self.send({"type": "lifespan.shutdown.complete"})
+
+    async def close(self) -> str | None:
+        """Close the session once; return a message describing a failure, if any."""
+        session, self._session = self._session, None
+        try:
+            if session is not None:
+                await session.close()
+        except Exception as exc:
+            logger.exception("closing the Cassandra session failed")
+            return self._describe("closing the Cassandra session failed", exc)
+        return None
+
+
+@dataclass
+class _LoopSession:
+    """``lazy=True``: one event loop's session, and the task that closes it with the loop."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    session: AsyncSession | None = None
+    closer: asyncio.Task[None] | None = None
 
 
 class CassandraMiddleware:
@@ -97,8 +177,7 @@ class CassandraMiddleware:
         self._lifespan_session: AsyncSession | None = None
         # lazy=True: one session per event loop. Starlette's TestClient without `with` runs each
         # request on a new loop, and a session only works on the loop that connected it.
-        self._lazy_sessions: dict[asyncio.AbstractEventLoop, AsyncSession] = {}
-        self._lazy_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        self._lazy: dict[asyncio.AbstractEventLoop, _LoopSession] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self._handle(scope, receive, send)
@@ -122,11 +201,13 @@ class CassandraMiddleware:
 
     async def aclose(self) -> None:
         """Close the session ``lazy=True`` opened on this event loop (a later request reopens
-        one), and shut down any left behind by event loops that have since closed."""
-        await self._drop_sessions_of_closed_loops()
-        session = self._lazy_sessions.pop(asyncio.get_running_loop(), None)
-        if session is not None:
-            await session.close()
+        one), and any left behind by event loops closed without shutting down their tasks."""
+        await self._close_sessions_of_closed_loops()
+        entry = self._lazy.pop(asyncio.get_running_loop(), None)
+        if entry is not None and entry.session is not None:
+            if entry.closer is not None:
+                entry.closer.cancel()
+            await entry.session.close()
 
     async def _session_without_lifespan(self) -> AsyncSession:
         if not self.lazy:
@@ -140,23 +221,30 @@ class CassandraMiddleware:
                 "first request."
             )
         loop = asyncio.get_running_loop()
-        session = self._lazy_sessions.get(loop)
-        if session is None or session.closed:
-            await self._drop_sessions_of_closed_loops()
-            async with self._lazy_locks.setdefault(loop, asyncio.Lock()):  # one connect at once
-                session = self._lazy_sessions.get(loop)
-                if session is None or session.closed:
-                    session = await self._open()
-                    self._lazy_sessions[loop] = session
-        return session
+        if loop not in self._lazy:
+            await self._close_sessions_of_closed_loops()
+        entry = self._lazy.setdefault(loop, _LoopSession())
+        async with entry.lock:  # one connect at once
+            if entry.session is None or entry.session.closed:
+                entry.session = await self._open()
+                entry.closer = loop.create_task(self._close_with_the_loop(entry.session))
+            return entry.session
 
-    async def _drop_sessions_of_closed_loops(self) -> None:
-        for loop in [loop for loop in self._lazy_sessions if loop.is_closed()]:
-            stale = self._lazy_sessions.pop(loop)
-            self._lazy_locks.pop(loop, None)
-            # The core can only close a session on its own loop, which is gone: stop the
-            # driver's Cluster (threads, sockets) directly, off this loop.
-            await asyncio.to_thread(stale.cluster.shutdown)
+    @staticmethod
+    async def _close_with_the_loop(session: AsyncSession) -> None:
+        # asyncio.run(), asyncio.Runner and anyio (TestClient without `with`) cancel every task
+        # before closing a loop: the session's last chance to close on its own loop, as it must.
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            await session.close()
+            raise
+
+    async def _close_sessions_of_closed_loops(self) -> None:
+        for loop in [loop for loop in self._lazy if loop.is_closed()]:
+            session = self._lazy.pop(loop).session
+            if session is not None:
+                await session.close()  # what is left of it, off its dead loop
 
     async def _open(self) -> AsyncSession:
         return await open_app_session(self.config, self.on_connect)
@@ -170,6 +258,28 @@ class CassandraMiddleware:
         first = await receive()
         if first["type"] != "lifespan.startup":
             raise RuntimeError(f"ASGI server broke the lifespan protocol: got {first['type']!r}")
+        async with self._published_session(scope, send) as session:
+            relay = _Relay(session, receive, send, self._describe)
+            try:
+                try:
+                    await self.app(scope, relay.receive, relay.send)
+                except Exception as exc:
+                    if relay.phase is not _Phase.WAITING:
+                        await relay.app_failed(exc)
+                        raise
+                    # Raising before reading startup is how an app says it has no lifespan.
+                    logger.debug("the wrapped app does not handle lifespan (%r)", exc)
+                await relay.finish()
+            finally:
+                await relay.close()  # a no-op unless the task was cancelled mid-way
+
+    @contextlib.asynccontextmanager
+    async def _published_session(
+        self, scope: LifespanScope, send: ASGISendCallable
+    ) -> AsyncIterator[AsyncSession]:
+        """Connect and put the session in the lifespan state for the requests. On failure,
+        answer ``lifespan.startup.failed`` (a bare exception would make uvicorn's
+        ``lifespan="auto"`` serve without a database)."""
         state = scope.get("state")
         claimed: set[str] = cast(dict[str, Any], scope).setdefault(_CLAIMED_KEYS, set())
         try:
@@ -181,101 +291,21 @@ class CassandraMiddleware:
                 )
             session = await self._open()
         except Exception as exc:
-            # A bare exception would make uvicorn's lifespan="auto" serve without a database.
-            what = (
-                "startup failed"
-                if isinstance(exc, StartupHookError)
-                else "no Cassandra session at startup"
-            )
-            message = self._describe(what, exc)
-            await send({"type": "lifespan.startup.failed", "message": message})
+            failed = isinstance(exc, StartupHookError)
+            what = "startup failed" if failed else "no Cassandra session at startup"
+            await send({"type": "lifespan.startup.failed", "message": self._describe(what, exc)})
             raise
         claimed.add(self.state_key)
-        run = _LifespanRun(session)
         self._lifespan_session = session
         if state is not None:
             state[self.state_key] = session
         try:
-            await self._run_app(run, scope, receive, send)
+            yield session
         finally:
-            await self._close(run)  # a no-op unless the task was cancelled mid-way
             claimed.discard(self.state_key)
+            self._lifespan_session = None
             if state is not None and state.get(self.state_key) is session:
                 del state[self.state_key]
-
-    async def _run_app(
-        self,
-        run: _LifespanRun,
-        scope: LifespanScope,
-        receive: ASGIReceiveCallable,
-        send: ASGISendCallable,
-    ) -> None:
-        async def app_receive() -> ASGIReceiveEvent:
-            if not run.startup_taken:
-                run.startup_taken = True
-                return {"type": "lifespan.startup"}
-            message = await receive()
-            run.shutdown_received |= message["type"] == "lifespan.shutdown"
-            return message
-
-        async def app_send(message: ASGISendEvent) -> None:
-            if message["type"] in ("lifespan.startup.complete", "lifespan.startup.failed"):
-                run.startup_answered = True
-                if message["type"] == "lifespan.startup.failed":
-                    run.startup_failed = True
-                    await self._close(run)
-            elif message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
-                run.shutdown_answered = True
-                failure = await self._close(run)
-                if failure is not None and message["type"] == "lifespan.shutdown.complete":
-                    message = {"type": "lifespan.shutdown.failed", "message": failure}
-            await send(message)
-
-        try:
-            await self.app(scope, app_receive, app_send)
-        except Exception as exc:
-            if run.startup_failed or run.shutdown_answered:
-                raise
-            if run.startup_taken:  # the app speaks lifespan and failed: say so, then re-raise
-                await self._close(run)
-                if not run.startup_answered:
-                    message = self._describe("application startup failed", exc)
-                    await send({"type": "lifespan.startup.failed", "message": message})
-                elif run.shutdown_received:
-                    message = self._describe("application shutdown failed", exc)
-                    await send({"type": "lifespan.shutdown.failed", "message": message})
-                raise
-            # Raising before reading startup is how an app says it has no lifespan support.
-            logger.debug("the wrapped app does not handle lifespan (%r); running it alone", exc)
-        if run.startup_failed:
-            return
-        # Whatever the app left unanswered (or all of it, if it ignores lifespan), we answer.
-        if not run.startup_answered:
-            run.startup_answered = True
-            await send({"type": "lifespan.startup.complete"})
-        if not run.shutdown_answered:
-            while not run.shutdown_received:
-                run.shutdown_received = (await receive())["type"] == "lifespan.shutdown"
-            run.shutdown_answered = True
-            failure = await self._close(run)
-            if failure is None:
-                await send({"type": "lifespan.shutdown.complete"})
-            else:
-                await send({"type": "lifespan.shutdown.failed", "message": failure})
-
-    async def _close(self, run: _LifespanRun) -> str | None:
-        """Close the run's session once; return a message describing a failure, if any."""
-        session, run.session = run.session, None
-        if session is None:
-            return None
-        if self._lifespan_session is session:
-            self._lifespan_session = None
-        try:
-            await session.close()
-        except Exception as exc:
-            logger.exception("closing the Cassandra session failed")
-            return self._describe("closing the Cassandra session failed", exc)
-        return None
 
 
 def get_session(request_or_scope: Any, state_key: str = "cassandra") -> AsyncSession:
@@ -285,6 +315,14 @@ def get_session(request_or_scope: Any, state_key: str = "cassandra") -> AsyncSes
     ``HTTPConnection``) or a raw ASGI scope dict.
     """
     scope = getattr(request_or_scope, "scope", request_or_scope)
+    if not isinstance(scope, Mapping) and callable(request_or_scope):
+        raise TypeError(
+            f"get_session() was given an application ({type(request_or_scope).__name__}), not "
+            "a request: the session is handed to requests, and exists only while the app "
+            "runs. For work at startup pass CassandraMiddleware(app, on_connect=hook), which "
+            "runs `await hook(session)` after connecting, or open the session in your own "
+            "lifespan with `async with connect(config) as session:`"
+        )
     if not isinstance(scope, Mapping):
         raise TypeError(
             f"get_session() expects a request, a websocket or an ASGI scope, "

@@ -74,28 +74,7 @@ def cassandra_config(request: pytest.FixtureRequest) -> CassandraConfig:
 
 def driver_cluster_kwargs(config: CassandraConfig) -> dict[str, Any]:
     """Keyword arguments for a raw ``cassandra.cluster.Cluster`` matching ``config``."""
-    kwargs: dict[str, Any] = {
-        "contact_points": [
-            host if port == config.port else (host, port) for host, port in config.endpoints
-        ],
-        "port": config.port,
-        "connect_timeout": config.connect_timeout,
-    }
-    if config.protocol_version is not None:
-        kwargs["protocol_version"] = config.protocol_version
-    if config.username is not None:
-        from cassandra.auth import PlainTextAuthProvider
-
-        kwargs["auth_provider"] = PlainTextAuthProvider(config.username, config.password)
-    if config.ssl_context is not None:
-        kwargs["ssl_context"] = config.ssl_context
-    if config.local_dc is not None:
-        from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-
-        kwargs["load_balancing_policy"] = TokenAwarePolicy(
-            DCAwareRoundRobinPolicy(local_dc=config.local_dc)
-        )
-    return kwargs
+    return config.cluster_kwargs(driver_rows=True)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ TINY = [
     "--levels", "2,500", "--rounds", "1", "--duration", "0.3", "--warmup", "0.1",
     "--keys", "50", "--stream-rows", "3000", "--fetch-size", "500", "--stream-rounds", "1",
     "--http-connections", "4", "--http-duration", "0.4", "--http-warmup", "0.2",
-    "--http-rounds", "1",
+    "--http-rounds", "1", "--error-failures", "500", "--error-rounds", "1",
 ]  # fmt: skip
 
 
@@ -123,3 +123,14 @@ def test_table_prints_a_verdict_for_every_target(
 def test_plot_is_a_png(bench_run: tuple[dict[str, Any], str, Path]) -> None:
     _, _, plot_path = bench_run
     assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_error_storm_reports_its_loop_stall_and_gc(
+    bench_run: tuple[dict[str, Any], str, Path],
+) -> None:
+    report, table, _ = bench_run
+    storm = report["error_storm"]
+    assert _positive(storm["failures_per_s"])
+    assert storm["max_loop_stall_ms"] >= 0
+    assert storm["full_gcs_per_10k_failures"] >= 0
+    assert "Error storm: 500 failing requests per round" in table

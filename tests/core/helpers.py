@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from cassandra.query import BatchStatement, BatchType
 
@@ -50,3 +50,23 @@ async def eventually(condition: Callable[[], bool], *, within: float = 10.0) -> 
             return False
         await asyncio.sleep(0.01)
     return True
+
+
+async def ticks_while(consume: Callable[[], Awaitable[object]]) -> int:
+    """How often another task got to run while ``consume()`` was awaited."""
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0)
+    start = ticks
+    try:
+        await consume()
+    finally:
+        task.cancel()
+    return ticks - start

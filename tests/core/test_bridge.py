@@ -64,8 +64,8 @@ class FakeResponseFuture:
 
 
 def _request(core: SessionCore) -> DriverRequest:
-    assert core.gate.try_acquire()
-    request = DriverRequest(core)
+    assert core.gate.admit(None).slot is None
+    request = DriverRequest(core, None)
     request.arm()
     return request
 

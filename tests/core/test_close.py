@@ -88,3 +88,35 @@ async def test_fetching_another_page_after_close_raises_session_closed_error(
     assert rs.has_more_pages
     with pytest.raises(SessionClosedError):
         await rs.fetch_next_page()
+
+
+@pytest.mark.memory_only
+async def test_results_already_running_keep_paging_during_the_close_grace_period(
+    cql_server: Any,
+) -> None:
+    session = await connect(server_config(cql_server))
+    await session.execute(
+        "CREATE KEYSPACE core WITH replication = "
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    )
+    await session.execute("USE core")
+    await session.execute("CREATE TABLE t (p int, c int, PRIMARY KEY (p, c))")
+    insert = await session.prepare("INSERT INTO t (p, c) VALUES (0, ?)")
+    await session.execute_concurrent([(insert, (c,)) for c in range(20)])
+    rs = await session.execute("SELECT c FROM t WHERE p = 0", fetch_size=5)
+    stream = session.stream("SELECT c FROM t WHERE p = 0", fetch_size=5, prefetch=0)
+    first_streamed = await stream.__anext__()
+    cql_server.add_latency(1.0, pattern="system.local")
+    slow = asyncio.ensure_future(session.execute(PING))  # keeps close() in its grace period
+    await asyncio.sleep(0.05)
+    closing = asyncio.ensure_future(session.close())
+    await asyncio.sleep(0.05)
+    assert session.closed
+    assert not closing.done()
+    assert [row.c for row in await rs.fetch_next_page()] == [5, 6, 7, 8, 9]
+    streamed = [first_streamed.c] + [row.c async for row in stream]
+    assert streamed == list(range(20))
+    await slow
+    await closing
+    with pytest.raises(SessionClosedError):
+        await rs.fetch_next_page()

@@ -109,3 +109,12 @@ async def test_a_connection_that_completes_after_the_timeout_is_shut_down(
     with pytest.raises(ConnectError, match="connect_timeout"):
         await connect(server_config(cql_server, connect_timeout=0.3))
     assert await eventually(lambda: bool(built) and built[0].is_shutdown, within=30)
+
+
+@pytest.mark.memory_only
+async def test_the_configured_port_reaches_the_driver_cluster(cql_server: Any) -> None:
+    assert cql_server.port != 9042
+    config = CassandraConfig(contact_points=[cql_server.host], port=cql_server.port)
+    async with connect(config) as session:
+        assert session.cluster.port == cql_server.port  # also the port of discovered nodes
+        assert await session.ping() > 0

@@ -7,7 +7,7 @@ from cassandra import ConsistencyLevel
 from cassandra.connection import ConnectionShutdown
 from cassandra.policies import RetryPolicy
 from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
-from cassandra.query import SimpleStatement
+from cassandra.query import UNSET_VALUE, SimpleStatement
 
 from cassandra_asgi import AsyncSession
 from cassandra_asgi.policies import IdempotenceAwareRetryPolicy
@@ -64,3 +64,10 @@ async def test_right_values_still_bind_and_round_trip(kv: AsyncSession) -> None:
     await kv.execute(insert, (1, "one", ["a"]))
     row = (await kv.execute("SELECT name, tags FROM kv WHERE k = 1")).one()
     assert (row.name, row.tags) == ("one", ["a"])
+
+
+async def test_an_unset_value_is_skipped_when_naming_the_failing_column(kv: AsyncSession) -> None:
+    await kv.execute("CREATE TABLE ab (k int PRIMARY KEY, a int, b text)")
+    insert = await kv.prepare("INSERT INTO ab (k, a, b) VALUES (1, ?, ?)")
+    with pytest.raises(TypeError, match=r'column "b".*Expected: (text|varchar).*Got: int'):
+        await kv.execute(insert, (UNSET_VALUE, 5))

@@ -12,7 +12,7 @@ from cassandra import InvalidRequest
 
 from cassandra_asgi import AsyncSession
 
-from .helpers import create_rows_table, eventually, fill_partitions, fill_rows
+from .helpers import create_rows_table, eventually, fill_partitions, fill_rows, ticks_while
 
 
 @pytest.fixture
@@ -99,18 +99,22 @@ async def test_leaving_the_context_manager_stops_fetching_at_once(
 
 
 @pytest.mark.memory_only
+@pytest.mark.parametrize("prefetch", [0, 2])
 async def test_read_ahead_is_bounded_by_prefetch(
-    server_rows: AsyncSession, cql_server: Any
+    server_rows: AsyncSession, cql_server: Any, prefetch: int
 ) -> None:
     select = await _select_all(server_rows)
     cql_server.reset_counters()
-    async with server_rows.stream(select, fetch_size=10, prefetch=2) as stream:
+    async with server_rows.stream(select, fetch_size=10, prefetch=prefetch) as stream:
         first = await stream.__anext__()
         assert first.c == 0
-        # The reader stalls on page 1: two pages are fetched ahead, and then no more.
-        assert await eventually(lambda: cql_server.requests.get("EXECUTE", 0) >= 3)
+        # The reader stalls on page 1: `prefetch` pages are fetched ahead, and then no more.
+        assert await eventually(lambda: cql_server.requests.get("EXECUTE", 0) >= 1 + prefetch)
         await asyncio.sleep(0.2)
-        assert cql_server.requests.get("EXECUTE", 0) == 3
+        assert cql_server.requests.get("EXECUTE", 0) == 1 + prefetch
+        if prefetch == 0:  # the next page is asked for once the reader has finished this one
+            assert [(await stream.__anext__()).c for _ in range(10)] == list(range(1, 11))
+            assert cql_server.requests.get("EXECUTE", 0) == 2
 
 
 @pytest.mark.memory_only
@@ -174,24 +178,6 @@ async def test_streaming_200000_rows_keeps_memory_flat(
     assert peak < 10 * page_bytes, (peak, page_bytes)
 
 
-async def _ticks_while(consume: Any) -> int:
-    """How often another task got to run while ``consume()`` iterated."""
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.ensure_future(ticker())
-    await asyncio.sleep(0)
-    start = ticks
-    await consume()
-    task.cancel()
-    return ticks - start
-
-
 async def test_a_long_buffered_page_does_not_monopolise_the_loop(
     cassandra_session: AsyncSession,
 ) -> None:
@@ -205,7 +191,7 @@ async def test_a_long_buffered_page_does_not_monopolise_the_loop(
             async for _ in stream:
                 pass
 
-    assert await _ticks_while(consume) >= 3000 // 256
+    assert await ticks_while(consume) >= 3000 // 256
 
 
 async def test_walking_a_long_result_set_does_not_monopolise_the_loop(
@@ -219,7 +205,7 @@ async def test_walking_a_long_result_set_does_not_monopolise_the_loop(
         async for _ in rs:
             pass
 
-    assert await _ticks_while(consume) >= 3000 // 256
+    assert await ticks_while(consume) >= 3000 // 256
 
 
 async def test_stream_resumes_from_a_paging_state(rows_session: AsyncSession) -> None:

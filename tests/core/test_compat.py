@@ -1,0 +1,68 @@
+"""The driver and asyncio internals this package relies on exist, and only ``_compat`` uses them.
+
+Run against each supported cassandra-driver (3.29, 3.30): a missing name fails here, naming the
+driver version, instead of surfacing as an AttributeError deep inside a request.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import cassandra
+import pytest
+
+from cassandra_asgi import _compat
+
+PACKAGE = Path(_compat.__file__).parent
+
+
+@pytest.mark.parametrize("name", _compat.RELIED_ON)
+def test_the_installed_driver_has_every_private_name_relied_on(name: str) -> None:
+    module_name, _, path = name.partition(":")
+    found: object = importlib.import_module(module_name)
+    for part in path.split("."):
+        assert hasattr(found, part), (
+            f"cassandra-driver {cassandra.__version__}: {name} is gone; adapt "
+            "cassandra_asgi/_compat.py before supporting this version"
+        )
+        found = getattr(found, part)
+
+
+def _private_attributes() -> set[str]:
+    return {name.rpartition(".")[2] for name in _compat.RELIED_ON if "." in name.partition(":")[2]}
+
+
+def _reaches_past_compat(source: str) -> list[str]:
+    """Imports of private names from the driver or asyncio, and uses of the private
+    attributes listed in ``RELIED_ON``, in one module's source."""
+    found = []
+    attributes = _private_attributes()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in (
+            "cassandra",
+            "asyncio",
+        ):
+            found += [f"import {a.name}" for a in node.names if a.name.startswith("_")]
+        elif isinstance(node, ast.Attribute) and node.attr in attributes:
+            found.append(f".{node.attr}")
+    return found
+
+
+def test_no_other_module_reaches_driver_internals() -> None:
+    offenders = {
+        str(path.relative_to(PACKAGE)): found
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "_compat.py"
+        and "testing" not in path.relative_to(PACKAGE).parts
+        and (found := _reaches_past_compat(path.read_text()))
+    }
+    assert offenders == {}
+
+
+def test_the_check_recognises_a_module_reaching_past_compat() -> None:
+    source = (
+        "from cassandra.cluster import _NOT_SET\ndef f(future):\n    return future._col_names\n"
+    )
+    assert _reaches_past_compat(source) == ["import _NOT_SET", "._col_names"]
