@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -238,8 +238,12 @@ class Notes:
             async for page in rows.pages():
                 yield ndjson_lines(Note.from_row(row) for row in page)
 
-    async def seed(self, count: int) -> int:
-        """Insert ``count`` generated notes, at most 100 writes in flight at a time."""
+    async def seed(self, count: int, progress: Callable[[int], object] | None = None) -> int:
+        """Insert ``count`` generated notes, at most 100 writes in flight at a time.
+
+        ``progress(done)`` is called after every chunk of ``SEED_CHUNK`` rows. Cancelling the
+        caller stops the writes at once: nothing here waits for the rest of a chunk.
+        """
         if count < 0:
             raise BadRequest(f"count must not be negative, got {count}")
         insert = self._statements.insert
@@ -248,6 +252,8 @@ class Notes:
             await self.session.execute_concurrent(
                 _seed_rows(insert, numbers), concurrency=100, raise_on_first_error=True
             )
+            if progress is not None:
+                progress(numbers.stop)
         return count
 
     async def is_empty(self) -> bool:
