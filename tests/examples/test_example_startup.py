@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -113,5 +114,7 @@ async def test_plain_uvicorn_shows_the_library_log_lines(
             await server.wait()
     log = "".join(logged) + rest.decode()
 
-    assert "INFO     cassandra_asgi: connected to" in log
-    assert "INFO     cassandra_asgi: cassandra_asgi session to" in log  # closed at shutdown
+    # In show_library_logs()'s format, or in the framework's own when it configures logging
+    # itself (Litestar does): either way the lines are there.
+    assert re.search(r"^INFO.*cassandra_asgi.*connected to ", log, re.M), log
+    assert re.search(r"^INFO.*cassandra_asgi.*session to \S+ closed", log, re.M), log
