@@ -106,8 +106,9 @@ async def delete_note(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def create_app(config: CassandraConfig) -> web.Application:
-    """Build the app for ``config``."""
+def create_app(config: CassandraConfig | None = None) -> web.Application:
+    """Build the app; ``config=None`` reads ``CassandraConfig.from_env()`` now."""
+    config = config or CassandraConfig.from_env()
     keyspace = keyspace_for(config)
 
     async def notes_context(app: web.Application) -> AsyncIterator[None]:
@@ -132,8 +133,7 @@ def create_app(config: CassandraConfig) -> web.Application:
 if __name__ == "__main__":
     show_library_logs()
     try:
-        # Read when the program starts, not when the module is imported.
-        application = create_app(CassandraConfig.from_env())
+        application = create_app()  # CASSANDRA_* read now, not when the module is imported
     except ValueError as exc:  # ConfigError naming the variable, or a bad keyspace name
         sys.exit(f"aiohttp_app: {exc}")
     web.run_app(application, host="127.0.0.1", port=8000)

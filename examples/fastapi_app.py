@@ -55,8 +55,13 @@ def notes_table(request: Request) -> Notes:
 NotesTable = Annotated[Notes, Depends(notes_table)]
 
 
-def create_app(config: CassandraConfig) -> FastAPI:
-    """Build the app for ``config`` (``app`` below builds it from ``CASSANDRA_*`` at startup)."""
+def create_app(config: CassandraConfig | None = None) -> FastAPI:
+    """Build the app; ``config=None`` reads ``CassandraConfig.from_env()`` now.
+
+    ``app`` below calls this when the server starts it (so does ``uvicorn --factory
+    fastapi_app:create_app``), never at import.
+    """
+    config = config or CassandraConfig.from_env()
     keyspace = keyspace_for(config)
 
     app = FastAPI(title="cassandra-asgi notes (FastAPI)")

@@ -108,8 +108,13 @@ async def delete_note(note_id: FromPath[str], notes: NotesTable) -> None:
     await notes.delete(parse_note_id(note_id))
 
 
-def create_app(config: CassandraConfig) -> Litestar:
-    """Build the app for ``config`` (``app`` below builds it from ``CASSANDRA_*`` at startup)."""
+def create_app(config: CassandraConfig | None = None) -> Litestar:
+    """Build the app; ``config=None`` reads ``CassandraConfig.from_env()`` now.
+
+    ``app`` below calls this when the server starts it (so does ``uvicorn --factory
+    litestar_app:create_app``), never at import.
+    """
+    config = config or CassandraConfig.from_env()
     keyspace = keyspace_for(config)
 
     async def prepare_notes(app: Litestar) -> None:

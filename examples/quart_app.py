@@ -110,8 +110,13 @@ async def delete_note(note_id: str) -> tuple[str, int]:
     return "", 204
 
 
-def create_app(config: CassandraConfig) -> Quart:
-    """Build the app for ``config`` (``app`` below builds it from ``CASSANDRA_*`` at startup)."""
+def create_app(config: CassandraConfig | None = None) -> Quart:
+    """Build the app; ``config=None`` reads ``CassandraConfig.from_env()`` now.
+
+    ``app`` below calls this when the server starts it (so does ``uvicorn --factory
+    quart_app:create_app``), never at import.
+    """
+    config = config or CassandraConfig.from_env()
     keyspace = keyspace_for(config)
     app = Quart(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

@@ -46,9 +46,13 @@ class ClientGone(Exception):
     """The client disconnected before sending its whole request."""
 
 
-def create_app(config: CassandraConfig) -> CassandraMiddleware:
-    """Wrap the notes app in the middleware (``app`` below builds it from ``CASSANDRA_*`` at
-    startup)."""
+def create_app(config: CassandraConfig | None = None) -> CassandraMiddleware:
+    """Build the app; ``config=None`` reads ``CassandraConfig.from_env()`` now.
+
+    ``app`` below calls this when the server starts it (so does ``uvicorn --factory
+    raw_asgi_app:create_app``), never at import.
+    """
+    config = config or CassandraConfig.from_env()
     keyspace = keyspace_for(config)
 
     async def notes_app(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:

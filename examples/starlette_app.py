@@ -107,8 +107,13 @@ async def delete_note(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def create_app(config: CassandraConfig) -> Starlette:
-    """Build the app for ``config`` (``app`` below builds it from ``CASSANDRA_*`` at startup)."""
+def create_app(config: CassandraConfig | None = None) -> Starlette:
+    """Build the app; ``config=None`` reads ``CassandraConfig.from_env()`` now.
+
+    ``app`` below calls this when the server starts it (so does ``uvicorn --factory
+    starlette_app:create_app``), never at import.
+    """
+    config = config or CassandraConfig.from_env()
     keyspace = keyspace_for(config)
 
     @asynccontextmanager
