@@ -9,6 +9,7 @@ and prepares the statements.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
@@ -25,6 +26,7 @@ from notes import (
     parse_note,
     parse_note_id,
 )
+from startup import show_library_logs
 
 from cassandra_asgi import CassandraConfig
 from cassandra_asgi.adapters.aiohttp import CASSANDRA, get_session, setup
@@ -104,16 +106,13 @@ async def delete_note(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> web.Application:
-    """Build the app; ``config`` defaults to ``CassandraConfig.from_env()``."""
+def create_app(config: CassandraConfig | None = None) -> web.Application:
+    """Build the app; ``config=None`` reads ``CassandraConfig.from_env()`` now."""
     config = config or CassandraConfig.from_env()
     keyspace = keyspace_for(config)
 
     async def notes_context(app: web.Application) -> AsyncIterator[None]:
-        notes = await Notes.create(app[CASSANDRA], keyspace)
-        if seed and await notes.is_empty():
-            await notes.seed(seed)
-        app[NOTES] = notes
+        app[NOTES] = await Notes.create(app[CASSANDRA], keyspace)
         yield
 
     app = web.Application(middlewares=[bad_requests_as_400])
@@ -132,4 +131,9 @@ def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> web.A
 
 
 if __name__ == "__main__":
-    web.run_app(create_app(), host="127.0.0.1", port=8000)
+    show_library_logs()
+    try:
+        application = create_app()  # CASSANDRA_* read now, not when the module is imported
+    except ValueError as exc:  # ConfigError naming the variable, or a bad keyspace name
+        sys.exit(f"aiohttp_app: {exc}")
+    web.run_app(application, host="127.0.0.1", port=8000)

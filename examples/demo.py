@@ -5,7 +5,11 @@
 Without ``CASSANDRA_CONTACT_POINTS`` the demo starts ``cassandra_asgi.testing.CQLServer``
 (an in-memory server speaking the CQL wire protocol) in a background thread, so nothing needs
 installing; with it, every ``CASSANDRA_*`` variable is honoured and the real cluster is used.
-Ctrl-C shuts the app down gracefully (the session is closed) and exits with status 0.
+
+Before serving, an empty table gets ``--seed`` generated notes, with a progress bar on a
+terminal (a line every few seconds otherwise). Ctrl-C or SIGTERM stops the demo at any point
+with status 0 and "demo: stopped": while seeding, the writes stop at once; while serving,
+uvicorn first shuts the app down gracefully (its lifespan shutdown closes the session).
 """
 
 from __future__ import annotations
@@ -15,12 +19,19 @@ import asyncio
 import contextlib
 import errno
 import os
+import signal
 import socket
 import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
 
 import uvicorn
+from fastapi_app import create_app
+from notes import Notes, keyspace_for
+from startup import show_library_logs
 
-from cassandra_asgi import CassandraConfig
+from cassandra_asgi import CassandraConfig, connect
 from cassandra_asgi.testing import CQLServer
 
 
@@ -48,7 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=1000,
         metavar="N",
-        help="generate N notes at startup when the table is empty (default 1000)",
+        help="generate N notes before serving when the table is empty (default 1000)",
     )
     return parser.parse_args(argv)
 
@@ -103,8 +114,101 @@ def cassandra_target(stack: contextlib.ExitStack) -> tuple[CassandraConfig, str]
     return config, f"embedded in-memory server at {cql_server.contact_point}"
 
 
+class SeedProgress:
+    """Seeding progress on ``stream``: a bar redrawn in place on a terminal; elsewhere (a log
+    file, a pipe) a line every ``interval`` seconds rather than one per chunk."""
+
+    BAR_WIDTH = 30
+
+    def __init__(
+        self,
+        total: int,
+        stream: TextIO,
+        *,
+        interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total = total
+        self.done = 0
+        self.stream = stream
+        self.on_terminal = stream.isatty()
+        self.interval = interval
+        self.clock = clock
+        self.last_line = clock()
+        self.write(f"demo: seeding {total} notes (Ctrl-C stops)\n")
+
+    def __call__(self, done: int) -> None:
+        self.done = done
+        if self.on_terminal:
+            filled = self.BAR_WIDTH * done // self.total
+            bar = "#" * filled + "." * (self.BAR_WIDTH - filled)
+            end = "\n" if done == self.total else ""
+            self.write(f"\r  [{bar}] {100 * done // self.total:3d}% {done}/{self.total}{end}")
+        elif done == self.total or self.clock() - self.last_line >= self.interval:
+            self.last_line = self.clock()
+            self.write(f"demo: seeded {done} of {self.total} notes\n")
+
+    def stopped(self) -> None:
+        if self.on_terminal and self.done < self.total:
+            self.write("\n")  # leave the bar's line
+        self.write(f"demo: seeding stopped after {self.done} of {self.total} notes\n")
+
+    def write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+
+async def seed_notes(config: CassandraConfig, count: int) -> None:
+    """Create the schema and, when the table is empty, write ``count`` notes.
+
+    Ctrl-C and SIGTERM cancel this task: the writes in flight are abandoned at once and the
+    session closes on the way out.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    # Without a keyspace: on a fresh cluster it does not exist until Notes.create.
+    async with connect(config.replace(keyspace=None)) as session:
+        notes = await Notes.create(session, keyspace_for(config))
+        if not await notes.is_empty():
+            print("demo: the notes table already has notes; not seeding", flush=True)
+            return
+        progress = SeedProgress(count, sys.stderr)
+        try:
+            await notes.seed(count, progress)
+        except asyncio.CancelledError:
+            progress.stopped()
+            raise
+
+
+def sigterm_as_ctrl_c() -> None:
+    """SIGTERM raises ``KeyboardInterrupt``, as Ctrl-C does, so both take the same way out.
+
+    uvicorn handles both while it serves (a graceful shutdown, lifespan included) and then
+    raises the signal again; by default SIGTERM would then kill the process before "demo:
+    stopped", with status -15.
+    """
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def stopped() -> int:
+    print("demo: stopped", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    sigterm_as_ctrl_c()
+    show_library_logs()
+    try:
+        return run(args)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM between the steps that handle it themselves
+        return stopped()
+
+
+def run(args: argparse.Namespace) -> int:
     try:
         sock = bind(args.host, args.port)
     except OSError as exc:
@@ -125,19 +229,26 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(sock.close)
         try:
             config, cassandra = cassandra_target(stack)
-            # Imported here: the module builds its own app from the environment at import
-            # time, and a malformed CASSANDRA_* variable should get the one-line message below.
-            from fastapi_app import create_app
-
-            app = create_app(config, seed=args.seed)
+            app = create_app(config)
         except ValueError as exc:  # ConfigError, or a keyspace name unfit for CQL
             print(f"demo: {exc}", file=sys.stderr)
             return 2
+        if args.seed > 0:
+            try:
+                asyncio.run(seed_notes(config, args.seed))
+            except asyncio.CancelledError:
+                return stopped()
+            except Exception as exc:
+                print(f"demo: {type(exc).__name__}: {exc}", file=sys.stderr)
+                print(f"demo: the app did not start with Cassandra at {cassandra}", file=sys.stderr)
+                return 1
+            finally:
+                sigterm_as_ctrl_c()  # closing the event loop reset SIGTERM to its default
         server = DemoServer(uvicorn.Config(app, log_level="info"), url, cassandra)
         try:
             asyncio.run(server.serve(sockets=[sock]))
         except KeyboardInterrupt:
-            pass  # uvicorn shut down gracefully on Ctrl-C, then re-raised it
+            pass  # uvicorn shut the app down gracefully on Ctrl-C or SIGTERM, then re-raised it
         except SystemExit:
             pass  # uvicorn's way out when the app's startup failed: reported below
     if not server.started:
@@ -146,8 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    print("demo: stopped", flush=True)
-    return 0
+    return stopped()
 
 
 if __name__ == "__main__":

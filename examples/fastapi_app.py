@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, s
 from fastapi.responses import StreamingResponse
 from notes import MAX_PAGE_SIZE, MAX_SEED, InvalidPageToken, Note, Notes, keyspace_for
 from pydantic import BaseModel, Field
+from startup import app_from_env
 
 from cassandra_asgi import AsyncSession, CassandraConfig, CassandraMiddleware
 from cassandra_asgi.adapters.fastapi import CassandraSession
@@ -54,10 +55,11 @@ def notes_table(request: Request) -> Notes:
 NotesTable = Annotated[Notes, Depends(notes_table)]
 
 
-def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> FastAPI:
-    """Build the app; ``config`` defaults to ``CassandraConfig.from_env()``.
+def create_app(config: CassandraConfig | None = None) -> FastAPI:
+    """Build the app; ``config=None`` reads ``CassandraConfig.from_env()`` now.
 
-    ``seed`` rows are generated at startup when the table is empty (the demo uses this).
+    ``app`` below calls this when the server starts it (so does ``uvicorn --factory
+    fastapi_app:create_app``), never at import.
     """
     config = config or CassandraConfig.from_env()
     keyspace = keyspace_for(config)
@@ -66,10 +68,7 @@ def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> FastA
 
     async def prepare_notes(session: AsyncSession) -> None:
         """Runs after each connect, before the app accepts requests."""
-        notes = await Notes.create(session, keyspace)
-        if seed and await notes.is_empty():
-            await notes.seed(seed)
-        app.state.notes = notes
+        app.state.notes = await Notes.create(session, keyspace)
 
     # Connect without a keyspace: on a fresh cluster it does not exist until prepare_notes.
     app.add_middleware(
@@ -126,7 +125,7 @@ def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> FastA
     return app
 
 
-app = create_app()
+app = app_from_env(create_app)
 
 if __name__ == "__main__":
     import uvicorn

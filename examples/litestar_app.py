@@ -28,6 +28,7 @@ from notes import (
     keyspace_for,
     parse_note_id,
 )
+from startup import app_from_env
 
 from cassandra_asgi import AsyncSession, CassandraConfig
 from cassandra_asgi.adapters.litestar import CassandraPlugin
@@ -107,16 +108,17 @@ async def delete_note(note_id: FromPath[str], notes: NotesTable) -> None:
     await notes.delete(parse_note_id(note_id))
 
 
-def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> Litestar:
-    """Build the app; ``config`` defaults to ``CassandraConfig.from_env()``."""
+def create_app(config: CassandraConfig | None = None) -> Litestar:
+    """Build the app; ``config=None`` reads ``CassandraConfig.from_env()`` now.
+
+    ``app`` below calls this when the server starts it (so does ``uvicorn --factory
+    litestar_app:create_app``), never at import.
+    """
     config = config or CassandraConfig.from_env()
     keyspace = keyspace_for(config)
 
     async def prepare_notes(app: Litestar) -> None:
-        notes = await Notes.create(app.state.cassandra, keyspace)
-        if seed and await notes.is_empty():
-            await notes.seed(seed)
-        app.state.notes = notes
+        app.state.notes = await Notes.create(app.state.cassandra, keyspace)
 
     return Litestar(
         [health, add_note, list_notes, stream_notes, seed_notes, get_note, put_note, delete_note],
@@ -128,7 +130,7 @@ def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> Lites
     )
 
 
-app = create_app()
+app = app_from_env(create_app)
 
 if __name__ == "__main__":
     import uvicorn

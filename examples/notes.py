@@ -11,9 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
 import uuid
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from cassandra_asgi import AsyncSession, CassandraConfig
 __all__ = [
     "DEFAULT_KEYSPACE",
     "DEFAULT_PAGE_SIZE",
+    "INVALID_PAGE_TOKEN",
     "MAX_PAGE_SIZE",
     "MAX_SEED",
     "BadRequest",
@@ -55,6 +57,8 @@ STREAM_FETCH_SIZE = 1000
 SEED_CHUNK = 2000
 MAX_SEED = 1_000_000
 
+log = logging.getLogger(__name__)
+
 # Keyspace names end up inside CQL text (they cannot be bound parameters), so accept only
 # what Cassandra itself accepts for an unquoted name.
 _KEYSPACE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
@@ -81,6 +85,10 @@ class BadRequest(ValueError):
 
 class InvalidPageToken(BadRequest):
     """The client sent a ``page`` token this service did not issue (answer 400)."""
+
+
+#: What a client learns about a token that decodes but that Cassandra refuses.
+INVALID_PAGE_TOKEN = "page token is invalid or has expired"
 
 
 def encode_page_token(paging_state: bytes) -> str:
@@ -205,8 +213,10 @@ class Notes:
         except (InvalidRequest, ProtocolException) as exc:
             if paging_state is None:
                 raise
-            # Cassandra validates the paging state itself and refuses one it cannot decode.
-            raise InvalidPageToken(f"page token was rejected by Cassandra: {exc}") from None
+            # Cassandra validates the paging state itself and refuses one it cannot decode. Its
+            # message is about the server's internals: the operator's business, not the client's.
+            log.warning("page token %r refused by Cassandra: %s", token, exc)
+            raise InvalidPageToken(INVALID_PAGE_TOKEN) from None
         notes = [Note.from_row(row) for row in result.current_rows]
         next_page = (
             encode_page_token(result.paging_state)
@@ -228,8 +238,12 @@ class Notes:
             async for page in rows.pages():
                 yield ndjson_lines(Note.from_row(row) for row in page)
 
-    async def seed(self, count: int) -> int:
-        """Insert ``count`` generated notes, at most 100 writes in flight at a time."""
+    async def seed(self, count: int, progress: Callable[[int], object] | None = None) -> int:
+        """Insert ``count`` generated notes, at most 100 writes in flight at a time.
+
+        ``progress(done)`` is called after every chunk of ``SEED_CHUNK`` rows. Cancelling the
+        caller stops the writes at once: nothing here waits for the rest of a chunk.
+        """
         if count < 0:
             raise BadRequest(f"count must not be negative, got {count}")
         insert = self._statements.insert
@@ -238,6 +252,8 @@ class Notes:
             await self.session.execute_concurrent(
                 _seed_rows(insert, numbers), concurrency=100, raise_on_first_error=True
             )
+            if progress is not None:
+                progress(numbers.stop)
         return count
 
     async def is_empty(self) -> bool:

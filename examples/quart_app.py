@@ -24,6 +24,7 @@ from notes import (
     parse_note_id,
 )
 from quart import Blueprint, Quart, Response, current_app, request
+from startup import app_from_env
 
 from cassandra_asgi import CassandraConfig
 from cassandra_asgi.adapters.quart import Cassandra
@@ -109,8 +110,12 @@ async def delete_note(note_id: str) -> tuple[str, int]:
     return "", 204
 
 
-def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> Quart:
-    """Build the app; ``config`` defaults to ``CassandraConfig.from_env()``."""
+def create_app(config: CassandraConfig | None = None) -> Quart:
+    """Build the app; ``config=None`` reads ``CassandraConfig.from_env()`` now.
+
+    ``app`` below calls this when the server starts it (so does ``uvicorn --factory
+    quart_app:create_app``), never at import.
+    """
     config = config or CassandraConfig.from_env()
     keyspace = keyspace_for(config)
     app = Quart(__name__)
@@ -119,10 +124,7 @@ def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> Quart
 
     @app.before_serving
     async def prepare_notes() -> None:
-        notes = await Notes.create(cassandra.get_session(), keyspace)
-        if seed and await notes.is_empty():
-            await notes.seed(seed)
-        app.extensions["notes"] = notes
+        app.extensions["notes"] = await Notes.create(cassandra.get_session(), keyspace)
 
     # Connect without a keyspace: on a fresh cluster it does not exist until prepare_notes.
     # Registered after prepare_notes on purpose: the extension connects first regardless.
@@ -130,7 +132,7 @@ def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> Quart
     return app
 
 
-app = create_app()
+app = app_from_env(create_app)
 
 if __name__ == "__main__":
     import uvicorn

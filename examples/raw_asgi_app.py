@@ -34,6 +34,7 @@ from notes import (
     parse_note,
     parse_note_id,
 )
+from startup import app_from_env
 
 from cassandra_asgi import CassandraConfig
 from cassandra_asgi.adapters.asgi import CassandraMiddleware, get_session
@@ -45,14 +46,18 @@ class ClientGone(Exception):
     """The client disconnected before sending its whole request."""
 
 
-def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> CassandraMiddleware:
-    """Wrap the notes app in the middleware; ``config`` defaults to ``from_env()``."""
+def create_app(config: CassandraConfig | None = None) -> CassandraMiddleware:
+    """Build the app; ``config=None`` reads ``CassandraConfig.from_env()`` now.
+
+    ``app`` below calls this when the server starts it (so does ``uvicorn --factory
+    raw_asgi_app:create_app``), never at import.
+    """
     config = config or CassandraConfig.from_env()
     keyspace = keyspace_for(config)
 
     async def notes_app(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] == "lifespan":
-            await lifespan(scope, receive, send, keyspace=keyspace, seed=seed)
+            await lifespan(scope, receive, send, keyspace=keyspace)
         elif scope["type"] == "http":
             await handle_http(scope, receive, send)
         # A websocket scope gets no answer and the server closes it.
@@ -67,7 +72,6 @@ async def lifespan(
     send: ASGISendCallable,
     *,
     keyspace: str,
-    seed: int,
 ) -> None:
     """Create the schema once the middleware has connected; the middleware closes the session."""
     while True:
@@ -75,8 +79,6 @@ async def lifespan(
         if message["type"] == "lifespan.startup":
             try:
                 notes = await Notes.create(get_session(scope), keyspace)
-                if seed and await notes.is_empty():
-                    await notes.seed(seed)
             except Exception as exc:
                 await send({"type": "lifespan.startup.failed", "message": f"notes schema: {exc!r}"})
                 return
@@ -211,7 +213,7 @@ async def send_empty(send: ASGISendCallable, status: int) -> None:
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-app = create_app()
+app = app_from_env(create_app)
 
 if __name__ == "__main__":
     import uvicorn

@@ -27,6 +27,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from startup import app_from_env
 
 from cassandra_asgi import AsyncSession, CassandraConfig, connect
 from cassandra_asgi.adapters.asgi import get_session
@@ -106,8 +107,12 @@ async def delete_note(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> Starlette:
-    """Build the app; ``config`` defaults to ``CassandraConfig.from_env()``."""
+def create_app(config: CassandraConfig | None = None) -> Starlette:
+    """Build the app; ``config=None`` reads ``CassandraConfig.from_env()`` now.
+
+    ``app`` below calls this when the server starts it (so does ``uvicorn --factory
+    starlette_app:create_app``), never at import.
+    """
     config = config or CassandraConfig.from_env()
     keyspace = keyspace_for(config)
 
@@ -115,10 +120,7 @@ def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         # Connect without a keyspace: on a fresh cluster it does not exist yet.
         async with connect(config.replace(keyspace=None)) as session:
-            notes = await Notes.create(session, keyspace)
-            if seed and await notes.is_empty():
-                await notes.seed(seed)
-            yield {"cassandra": session, "notes": notes}
+            yield {"cassandra": session, "notes": await Notes.create(session, keyspace)}
 
     routes = [
         Route("/health", health),
@@ -133,7 +135,7 @@ def create_app(config: CassandraConfig | None = None, *, seed: int = 0) -> Starl
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={BadRequest: bad_request})
 
 
-app = create_app()
+app = app_from_env(create_app)
 
 if __name__ == "__main__":
     import uvicorn

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from example_servers import import_example
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "examples" / "demo.py"
 URL_LINE = re.compile(r"serving at (http://\S+)")
+SEEDING_STOPPED = re.compile(r"demo: seeding stopped after (\d+) of (\d+) notes")
 STARTUP_TIMEOUT = 90.0
 EXIT_TIMEOUT = 30.0
 
@@ -54,6 +56,26 @@ async def demo_process(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def read_until(stream: asyncio.StreamReader | None, text: str) -> list[str]:
+    """Read ``stream`` until a line contains ``text``; return the lines read."""
+    assert stream is not None
+    printed: list[str] = []
+
+    async def scan() -> list[str]:
+        while line := (await stream.readline()).decode():
+            printed.append(line)
+            if text in line:
+                return printed
+        raise AssertionError(f"demo never printed {text!r}:\n{''.join(printed)}")
+
+    try:
+        return await asyncio.wait_for(scan(), STARTUP_TIMEOUT)
+    except TimeoutError:
+        raise AssertionError(
+            f"no {text!r} within {STARTUP_TIMEOUT} s:\n{''.join(printed)}"
+        ) from None
 
 
 async def read_until_url(process: asyncio.subprocess.Process) -> tuple[str, list[str]]:
@@ -149,3 +171,111 @@ async def test_demo_names_a_malformed_variable_without_a_traceback() -> None:
     assert demo.returncode == 2
     assert "CASSANDRA_PORT" in stderr.decode()
     assert "Traceback" not in stderr.decode()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_a_signal_while_seeding_stops_the_writes_and_exits_0(
+    keyspace: str, signum: signal.Signals
+) -> None:
+    seed = 300_000  # far more than a busy machine writes before the signal arrives
+    async with demo_process(
+        "--port", "0", "--seed", str(seed), env=demo_environment(keyspace)
+    ) as demo:
+        progress = await read_until(demo.stderr, f"demo: seeding {seed} notes")
+        demo.send_signal(signum)
+        stdout, stderr = await asyncio.wait_for(demo.communicate(), EXIT_TIMEOUT)
+    errors = "".join(progress) + stderr.decode()
+
+    assert demo.returncode == 0, errors
+    assert stdout.decode().rstrip().endswith("demo: stopped")
+    assert "serving at" not in stdout.decode()
+    stopped = SEEDING_STOPPED.search(errors)
+    assert stopped is not None, errors
+    assert int(stopped[1]) < seed == int(stopped[2])
+    assert re.search(r"session to \S+ closed", errors), errors  # the seeding session closed
+    assert "Traceback" not in errors
+
+
+async def test_sigterm_while_serving_shuts_the_app_down_and_exits_0(keyspace: str) -> None:
+    async with demo_process("--port", "0", "--seed", "3", env=demo_environment(keyspace)) as demo:
+        await read_until_url(demo)
+        demo.send_signal(signal.SIGTERM)
+        stdout, stderr = await asyncio.wait_for(demo.communicate(), EXIT_TIMEOUT)
+
+    assert demo.returncode == 0
+    assert "Application shutdown complete" in stderr.decode()  # the lifespan shutdown ran
+    assert "Traceback" not in stderr.decode()
+    assert stdout.decode().rstrip().endswith("demo: stopped")
+
+
+async def test_seeding_reports_progress_lines_when_not_on_a_terminal(keyspace: str) -> None:
+    async with demo_process(
+        "--port", "0", "--seed", "4500", env=demo_environment(keyspace)
+    ) as demo:
+        progress = await read_until(demo.stderr, "demo: seeded 4500 of 4500 notes")
+        demo.send_signal(signal.SIGINT)
+        await asyncio.wait_for(demo.communicate(), EXIT_TIMEOUT)
+
+    assert "demo: seeding 4500 notes (Ctrl-C stops)\n" in progress
+    assert not any("\r" in line for line in progress)  # no bar drawn into a pipe
+
+
+class FakeStream:
+    """A text stream that says whether it is a terminal and keeps what it was given."""
+
+    def __init__(self, *, terminal: bool) -> None:
+        self.terminal = terminal
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+demo_module = import_example("demo")
+
+
+def test_progress_on_a_terminal_redraws_one_bar() -> None:
+    stream = FakeStream(terminal=True)
+    progress = demo_module.SeedProgress(4000, stream)
+
+    progress(2000)
+    progress(4000)
+
+    first, bar = stream.text.split("\n", 1)
+    assert first == "demo: seeding 4000 notes (Ctrl-C stops)"
+    assert bar.count("\r") == 2  # the same line, redrawn
+    assert "]  50% 2000/4000" in bar
+    assert bar.endswith("] 100% 4000/4000\n")
+
+
+def test_progress_elsewhere_is_a_line_every_interval_and_the_last() -> None:
+    now = [0.0]
+    stream = FakeStream(terminal=False)
+    progress = demo_module.SeedProgress(10_000, stream, interval=5.0, clock=lambda: now[0])
+
+    for done, at in [(2000, 1.0), (4000, 5.5), (6000, 6.0), (8000, 7.0), (10_000, 8.0)]:
+        now[0] = at
+        progress(done)
+
+    assert stream.text.splitlines() == [
+        "demo: seeding 10000 notes (Ctrl-C stops)",
+        "demo: seeded 4000 of 10000 notes",
+        "demo: seeded 10000 of 10000 notes",
+    ]
+
+
+def test_progress_stopped_on_a_terminal_leaves_the_bar_line() -> None:
+    stream = FakeStream(terminal=True)
+    progress = demo_module.SeedProgress(4000, stream)
+    progress(2000)
+
+    progress.stopped()
+
+    assert stream.text.endswith("2000/4000\ndemo: seeding stopped after 2000 of 4000 notes\n")

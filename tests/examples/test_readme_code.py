@@ -24,6 +24,7 @@ from cassandra_asgi import CassandraConfig
 README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = re.compile(r"^## (?P<title>.+?)\n(?P<body>.*?)(?=^## |\Z)", re.M | re.S)
 PYTHON_BLOCK = re.compile(r"^```python\n(?P<code>.*?)^```$", re.M | re.S)
+CODE_BLOCK = re.compile(r"^```(?P<lang>\w+)\n(?P<code>.*?)^```$", re.M | re.S)
 QUICK_START = "Quick start: "
 
 
@@ -34,6 +35,14 @@ def python_blocks() -> dict[str, str]:
         if block := PYTHON_BLOCK.search(section["body"]):
             found[section["title"]] = block["code"]
     return found
+
+
+def code_blocks(title: str, lang: str) -> list[str]:
+    """Every ```lang block of the README section headed ``title``, in order."""
+    for section in SECTION.finditer(README.read_text(encoding="utf-8")):
+        if section["title"] == title:
+            return [b["code"] for b in CODE_BLOCK.finditer(section["body"]) if b["lang"] == lang]
+    raise AssertionError(f"README.md has no section {title!r}")
 
 
 def quick_starts() -> dict[str, str]:
@@ -89,21 +98,63 @@ async def test_quick_start_answers_from_cassandra(quick_start_url: str) -> None:
     assert re.fullmatch(r"\d+\.\d+.*", response.json()["release"])
 
 
-def test_testing_example_passes_under_pytest(tmp_path: Path) -> None:
-    """Run in its own pytest process: the plugin as installed, pytest-asyncio in auto mode."""
-    (tmp_path / "test_from_readme.py").write_text(python_blocks()["Testing your application"])
+TESTING = "Testing your application"
 
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "asyncio_mode=auto"],
-        cwd=tmp_path,
+
+def run_pytest(directory: Path) -> subprocess.CompletedProcess[str]:
+    """pytest in its own process, in ``directory``: the plugin as installed, nothing else."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=directory,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
 
+
+def test_testing_example_passes_with_the_pyproject_line_shown(tmp_path: Path) -> None:
+    [pyproject] = code_blocks(TESTING, "toml")
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    (tmp_path / "test_from_readme.py").write_text(code_blocks(TESTING, "python")[0])
+
+    result = run_pytest(tmp_path)
+
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_conftest_example_runs_every_fixture_on_one_server(tmp_path: Path) -> None:
+    [conftest] = [code for code in code_blocks(TESTING, "python") if "def cql_server(" in code]
+    (tmp_path / "pyproject.toml").write_text(code_blocks(TESTING, "toml")[0])
+    (tmp_path / "conftest.py").write_text(conftest)
+    (tmp_path / "test_shared.py").write_text(
+        """
+import pytest
+
+ports = set()
+
+
+@pytest.mark.parametrize("n", range(3))
+async def test_session_is_on_the_run_long_server(cassandra_session, cql_server_session, n):
+    await cassandra_session.execute("CREATE TABLE kv (k int PRIMARY KEY)")  # own keyspace
+    ports.add(cql_server_session.port)
+    assert {host.endpoint.port for host in cassandra_session.cluster.metadata.all_hosts()} == ports
+
+
+def test_faults_do_not_reach_the_next_test(cql_server):
+    cql_server.fail("overloaded")
+
+
+async def test_after_the_faulty_one(cassandra_session):
+    assert (await cassandra_session.execute("SELECT * FROM system.local")).one() is not None
+"""
+    )
+
+    result = run_pytest(tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 passed" in result.stdout
 
 
 def test_readme_links_point_at_files_in_the_repository() -> None:

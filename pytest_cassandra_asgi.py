@@ -1,0 +1,187 @@
+"""cassandra-asgi's pytest plugin (entry point ``pytest11``): in-memory server, Cassandra fixtures.
+
+Tests written with ``cassandra_config`` / ``keyspace`` / ``cassandra_session`` run against the
+in-memory server by default and against a real cluster when ``CASSANDRA_CONTACT_POINTS`` is
+set; tests that need server-only features (fault injection, request counters) take
+``cql_server`` or carry ``@pytest.mark.memory_only`` and are skipped against a real cluster.
+
+pytest loads this module in every run of every environment where cassandra-asgi is installed,
+whether or not a test uses it. So it imports nothing but pytest at load time, and it lives
+outside the ``cassandra_asgi`` package: importing anything under that package runs the
+package's ``__init__``, and with it the driver's ``cassandra.cluster`` (a few tenths of a
+second). Each fixture imports what it needs when a test first asks for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from cassandra_asgi.config import CassandraConfig
+    from cassandra_asgi.session import AsyncSession
+    from cassandra_asgi.testing import CQLServer
+
+__all__ = [
+    "cassandra_config",
+    "cassandra_session",
+    "cql_server",
+    "cql_server_session",
+    "driver_cluster_kwargs",
+    "keyspace",
+    "real_cluster_requested",
+]
+
+_ENV = "CASSANDRA_CONTACT_POINTS"
+#: Addresses of the servers that live for the whole run (``cql_server_session``).
+_RUN_LONG_SERVERS: set[tuple[str, int]] = set()
+_MEMORY_ONLY_HELP = (
+    "memory_only: needs a feature of the in-memory server (skipped against a real Cassandra)"
+)
+
+
+def real_cluster_requested() -> bool:
+    """True when the tests should target the cluster named by CASSANDRA_CONTACT_POINTS."""
+    return bool(os.environ.get(_ENV, "").strip())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", _MEMORY_ONLY_HELP)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not real_cluster_requested():
+        return
+    skip = pytest.mark.skip(reason=f"memory_only: {_ENV} is set, so tests target a real cluster")
+    for item in items:
+        if item.get_closest_marker("memory_only") is not None:
+            item.add_marker(skip)
+
+
+def _serve() -> Iterator[CQLServer]:
+    if real_cluster_requested():
+        pytest.skip(f"needs the in-memory server, but {_ENV} is set")
+    from cassandra_asgi.testing import CQLServer
+
+    with CQLServer() as server:
+        yield server
+
+
+@pytest.fixture
+def cql_server() -> Iterator[CQLServer]:
+    """A fresh in-memory server on a free port, on a background thread, for one test."""
+    yield from _serve()
+
+
+@pytest.fixture(scope="session")
+def cql_server_session() -> Iterator[CQLServer]:
+    """One in-memory server for the whole run. To run ``cassandra_config``, ``keyspace`` and
+    ``cassandra_session`` on it too, override ``cql_server`` in a conftest.py (see README)."""
+    for server in _serve():
+        _RUN_LONG_SERVERS.add((server.host, server.port))
+        try:
+            yield server
+        finally:
+            _RUN_LONG_SERVERS.discard((server.host, server.port))
+
+
+@pytest.fixture
+def cassandra_config(request: pytest.FixtureRequest) -> CassandraConfig:
+    """Settings for the real cluster from the environment, else for the ``cql_server``."""
+    from cassandra_asgi.config import CassandraConfig
+
+    if real_cluster_requested():
+        return CassandraConfig.from_env()
+    server: CQLServer = request.getfixturevalue("cql_server")
+    return CassandraConfig(contact_points=(server.host,), port=server.port)
+
+
+def driver_cluster_kwargs(config: CassandraConfig) -> dict[str, Any]:
+    """Keyword arguments for a raw ``cassandra.cluster.Cluster`` matching ``config``."""
+    return config.cluster_kwargs(driver_rows=True)
+
+
+class _KeyspaceAdmin:
+    """Raw driver sessions that create and drop the tests' keyspaces.
+
+    Starting and shutting down a driver ``Cluster`` takes about 0.1 s, more than a test on the
+    in-memory server, so when the target outlives the test (a real cluster, or
+    ``cql_server_session``) one is kept for the whole run. A per-test server's goes with its
+    test: kept, it would go on retrying a closed port for the rest of the run.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[CassandraConfig, tuple[Any, Any]] = {}  # config: (cluster, session)
+
+    @contextlib.contextmanager
+    def session(self, config: CassandraConfig, *, keep: bool) -> Iterator[Any]:
+        if keep and config in self._kept:
+            yield self._kept[config][1]
+            return
+        from cassandra.cluster import Cluster
+
+        cluster = Cluster(**driver_cluster_kwargs(config))
+        try:
+            session = cluster.connect()
+            if keep:
+                self._kept[config], cluster = (cluster, session), None
+            yield session
+        finally:
+            if cluster is not None:
+                cluster.shutdown()
+
+    def shutdown(self) -> None:
+        for cluster, _ in self._kept.values():
+            cluster.shutdown()
+        self._kept.clear()
+
+
+@pytest.fixture(scope="session")
+def _keyspace_admin() -> Iterator[_KeyspaceAdmin]:
+    admin = _KeyspaceAdmin()
+    try:
+        yield admin
+    finally:
+        admin.shutdown()
+
+
+@pytest.fixture
+def keyspace(cassandra_config: CassandraConfig, _keyspace_admin: _KeyspaceAdmin) -> Iterator[str]:
+    """A uniquely named keyspace (SimpleStrategy, RF 1), dropped after the test."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    keep = real_cluster_requested() or cassandra_config.endpoints[0] in _RUN_LONG_SERVERS
+    with _keyspace_admin.session(cassandra_config, keep=keep) as session:
+        session.execute(
+            f"CREATE KEYSPACE {name} WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+            timeout=60,
+        )
+        try:
+            yield name
+        finally:
+            session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
+
+
+def _async_fixture() -> Callable[..., Any]:
+    try:
+        import pytest_asyncio
+    except ImportError:  # plain pytest: an async generator fixture needs another plugin
+        return pytest.fixture
+    fixture: Callable[..., Any] = pytest_asyncio.fixture
+    return fixture
+
+
+@_async_fixture()
+async def cassandra_session(
+    cassandra_config: CassandraConfig, keyspace: str
+) -> AsyncIterator[AsyncSession]:
+    """An ``AsyncSession`` on the test's keyspace, closed afterwards."""
+    from cassandra_asgi import connect
+
+    async with connect(cassandra_config.replace(keyspace=keyspace)) as session:
+        yield session
