@@ -68,16 +68,6 @@ def assert_serving(server: CQLServer) -> None:
         assert read_frame(sock)[2] == SUPPORTED
 
 
-def test_v5_gets_a_protocol_error_naming_the_supported_versions(server: CQLServer) -> None:
-    with connect(server) as sock:
-        sock.sendall(frame(OPTIONS, version=5, stream=7))
-        version, stream, opcode, body = read_frame(sock)
-        assert (version & 0x7F, stream, opcode) == (4, 7, ERROR)
-        code, message = error_of(body)
-        assert code == 0x000A
-        assert "unsupported protocol version (5)" in message
-
-
 def test_malformed_body_gets_a_protocol_error_and_the_connection_closes(
     server: CQLServer,
 ) -> None:
