@@ -138,7 +138,9 @@ class DriverWire:
         assert self.codec is not None
         head = _read_exact(self.sock, self.codec.header_length_with_crc)
         header = self.codec.decode_header(io.BytesIO(head))
-        rest = _read_exact(self.sock, header.segment_length - len(head))
+        # (the driver's own segment_length undercounts a compressed-codec segment sent
+        # uncompressed, so the length is taken from the header fields)
+        rest = _read_exact(self.sock, header.payload_length + 4)
         payload: bytes = self.codec.decode(io.BytesIO(rest), header).payload
         return payload
 
