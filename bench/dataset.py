@@ -100,6 +100,4 @@ def load_wide_partition(session: Any, rows: int) -> None:
 def load_notes(session: Any, count: int) -> None:
     """``count`` notes with ids ``note_id(0..count-1)`` for the HTTP section."""
     cql = f"INSERT INTO {NOTES_TABLE} (id, title, body) VALUES (?, ?, ?)"
-    _write_all(
-        session, cql, count, lambda i: (note_id(i), f"note {i}", f"bench note number {i}")
-    )
+    _write_all(session, cql, count, lambda i: (note_id(i), f"note {i}", f"bench note number {i}"))

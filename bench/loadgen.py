@@ -66,9 +66,7 @@ async def run_round(
     streams = [
         await asyncio.open_connection(endpoint.host, endpoint.port) for _ in range(connections)
     ]
-    requests = [
-        f"GET {path} HTTP/1.1\r\nHost: {endpoint.host}\r\n\r\n".encode() for path in paths
-    ]
+    requests = [f"GET {path} HTTP/1.1\r\nHost: {endpoint.host}\r\n\r\n".encode() for path in paths]
     keys = len(requests)
     latencies: list[float] = []
     errors = 0

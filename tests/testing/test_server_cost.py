@@ -17,3 +17,9 @@ def test_server_cost_measures_both_processes() -> None:
     assert result["ratio"] == pytest.approx(
         result["server_cpu_per_query_s"] / result["client_cpu_per_query_s"]
     )
+
+
+def test_server_cost_can_be_measured_at_protocol_v5() -> None:
+    result = measure(queries=300, concurrency=20, keys=50, protocol_version=5)
+    assert result["protocol_version"] == 5
+    assert result["client_cpu_per_query_s"] > 0
