@@ -1,6 +1,7 @@
 """What the in-memory server costs per query, compared with one driver client.
 
-``python -m bench.server_cost [--queries 20000] [--concurrency 100] [--versions 4,5] [--json]``
+``python -m bench.server_cost [--queries 20000] [--concurrency 100] [--versions 4,5]
+[--rounds 3] [--json]``
 
 The server runs in its own process (``python -m cassandra_asgi.testing``); this process
 drives prepared one-row SELECTs by key through the real driver (``execute_async`` with the
@@ -11,7 +12,9 @@ The issue's target: server CPU per query at most a third of the client's (ratio 
 With several ``--versions`` the same run is repeated pinned to each protocol version (v5 frames
 everything in CRC-protected segments) and the server CPU per query of each is compared with
 the first: protocol v5 must cost the server at most 10% more per query than v4. Compression is
-off in every run, so the figures compare framing, not codecs.
+off in every run, so the figures compare framing, not codecs. The versions are measured in
+alternation for ``--rounds`` rounds and each figure is the median of its rounds, because one
+run on a shared machine can be off by a third.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -145,6 +149,13 @@ def measure(
     }
 
 
+def _median(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds of one version."""
+    merged = {key: statistics.median(run[key] for run in rounds) for key in rounds[0]}
+    merged["rounds"] = float(len(rounds))
+    return merged
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.server_cost", description=__doc__)
     parser.add_argument("--queries", type=int, default=20_000)
@@ -154,10 +165,17 @@ def main(argv: list[str] | None = None) -> int:
         default="4,5",
         help="protocol versions to measure in turn, compared with the first (default 4,5)",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="runs per version, alternating (medians reported)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     versions = [int(part) for part in args.versions.split(",") if part.strip()]
-    results = [measure(args.queries, args.concurrency, protocol_version=v) for v in versions]
+    runs: dict[int, list[dict[str, float]]] = {version: [] for version in versions}
+    for _ in range(max(args.rounds, 1)):
+        for version in versions:
+            runs[version].append(measure(args.queries, args.concurrency, protocol_version=version))
+    results = [_median(runs[version]) for version in versions]
     base = results[0]["server_cpu_per_query_s"]
     for result in results:
         result["server_cpu_vs_first"] = result["server_cpu_per_query_s"] / base if base else 0.0
@@ -167,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     for result in results:
         count, in_flight = int(result["queries"]), int(result["concurrency"])
         print(f"protocol v{int(result['protocol_version'])}")
-        print(f"  queries:                {count} at {in_flight} in flight")
+        rounds = int(result["rounds"])
+        print(f"  queries:                {count} at {in_flight} in flight, median of {rounds}")
         print(f"  server CPU per query:   {result['server_cpu_per_query_s'] * 1e6:8.1f} us")
         print(f"  client CPU per query:   {result['client_cpu_per_query_s'] * 1e6:8.1f} us")
         print(f"  ratio server/client:    {result['ratio']:8.3f}  (target <= 0.333)")

@@ -60,6 +60,12 @@ def test_a_spec_header_five_bytes_self_contained_is_laid_out_little_endian() -> 
     assert segment[11:] == zlib.crc32(b"\x05" * 5, CRC32_INITIAL).to_bytes(4, "little")
 
 
+def _fields(envelope: bytes) -> tuple[int, int, int, int, bytes]:
+    """An envelope as the codec hands it over: its header fields and its body."""
+    version, flags, stream, opcode, _length = struct.unpack_from(">BBhBi", envelope)
+    return version, flags, stream, opcode, envelope[9:]
+
+
 def _envelope(size: int) -> bytes:
     body = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
     return struct.pack(">BBhBi", 0x85, 0, 7, 0x08, len(body)) + body
@@ -78,7 +84,7 @@ def test_segments_from_the_driver_decode_and_segments_to_it_are_read_back(
     for envelope in envelopes:
         driver.encode(written, envelope)
     ours = SegmentCodec(compressed=compressed, max_envelope=2**20)
-    assert ours.feed(written.getvalue()) == envelopes
+    assert ours.feed(written.getvalue()) == [_fields(envelope) for envelope in envelopes]
 
     data = ours.encode(envelopes)
     reader, payloads = io.BytesIO(data), b""
@@ -96,7 +102,7 @@ def test_segments_cut_at_every_byte_still_decode() -> None:
     data = written.getvalue()
     codec = SegmentCodec(compressed=False, max_envelope=1024)
     got = [envelope for byte in range(len(data)) for envelope in codec.feed(data[byte : byte + 1])]
-    assert got == [_envelope(40)]
+    assert got == [_fields(_envelope(40))]
 
 
 # --- v5 messages through the driver's codecs ----------------------------------------------

@@ -153,8 +153,7 @@ class _Connection(asyncio.Protocol):
 
     def _read_segments(self, data: bytes) -> None:
         assert self.segments is not None
-        for envelope in self.segments.feed(data):
-            version, flags, stream, opcode, _length = HEADER.unpack_from(envelope, 0)
+        for version, flags, stream, opcode, body in self.segments.feed(data):
             if version & 0x80:
                 self._fatal(
                     stream,
@@ -163,7 +162,7 @@ class _Connection(asyncio.Protocol):
             elif version != self.version:
                 self._fatal(stream, self._version_changed(version))
             else:
-                self._request(stream, opcode, envelope[_HEADER_SIZE:], flags)
+                self._request(stream, opcode, body, flags)
             if self.closing:
                 return
 

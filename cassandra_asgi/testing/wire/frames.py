@@ -83,6 +83,10 @@ def encode_compressed_frame(
     return HEADER.pack(version | RESPONSE_FLAG, flags, stream, opcode, len(data)) + data
 
 
+def _truncated() -> ProtocolViolation:
+    return ProtocolViolation("message body is truncated or has an invalid length field")
+
+
 class BodyReader:
     """Sequential reads of protocol notations; any overrun is a ProtocolViolation."""
 
@@ -95,21 +99,35 @@ class BodyReader:
     def _take(self, size: int) -> bytes:
         end = self.pos + size
         if size < 0 or end > len(self.data):
-            raise ProtocolViolation("message body is truncated or has an invalid length field")
+            raise _truncated()
         chunk = self.data[self.pos : end]
         self.pos = end
         return chunk
 
+    # The fixed-size reads below skip _take's intermediate slice: they run several times for
+    # every request, and unpack_from reads in place (raising struct.error on an overrun).
+
     def u8(self) -> int:
-        value: int = self._take(1)[0]
-        return value
+        pos = self.pos
+        if pos >= len(self.data):
+            raise _truncated()
+        self.pos = pos + 1
+        return self.data[pos]
 
     def u16(self) -> int:
-        value: int = _SHORT.unpack(self._take(2))[0]
+        try:
+            value: int = _SHORT.unpack_from(self.data, self.pos)[0]
+        except struct.error:
+            raise _truncated() from None
+        self.pos += 2
         return value
 
     def i32(self) -> int:
-        value: int = _INT.unpack(self._take(4))[0]
+        try:
+            value: int = _INT.unpack_from(self.data, self.pos)[0]
+        except struct.error:
+            raise _truncated() from None
+        self.pos += 4
         return value
 
     def i64(self) -> int:

@@ -9,16 +9,20 @@ after its answer to a v5 STARTUP, and so does the server.
 
 from __future__ import annotations
 
+import struct
 import zlib
-from collections.abc import Iterator
 
 from ..errors import ProtocolViolation
 from .compression import lz4_block
+
+#: (version byte, flags, stream, opcode, body) of one envelope read off the connection
+Envelope = tuple[int, int, int, int, bytes]
 
 __all__ = [
     "CRC24_INIT",
     "CRC24_POLY",
     "MAX_PAYLOAD",
+    "Envelope",
     "SegmentCodec",
     "crc24",
     "crc32",
@@ -29,6 +33,10 @@ CRC24_POLY = 0x1974F0B
 #: the largest payload one segment carries (17 bits)
 MAX_PAYLOAD = (1 << 17) - 1
 _ENVELOPE_HEADER = 9
+_U32 = struct.Struct("<I")
+#: version, flags, stream, opcode, body length: the header every envelope starts with
+_ENVELOPE = struct.Struct(">BBhBi")
+_BODY_LENGTH = struct.Struct(">i")
 _CRC32_SEED = zlib.crc32(b"\xfa\x2d\x55\xca")  # Cassandra primes its CRC32 with these bytes
 
 
@@ -69,7 +77,16 @@ class SegmentCodec:
     ProtocolViolation (the connection cannot be resynchronised after it, so it must close).
     """
 
-    __slots__ = ("_buffer", "_header_size", "_large", "_large_size", "_limit", "compressed")
+    __slots__ = (
+        "_buffer",
+        "_header_size",
+        "_headers",
+        "_large",
+        "_large_size",
+        "_limit",
+        "_prefixes",
+        "compressed",
+    )
 
     def __init__(self, *, compressed: bool, max_envelope: int) -> None:
         if compressed and lz4_block is None:
@@ -80,38 +97,40 @@ class SegmentCodec:
         self._large = bytearray()
         self._large_size = -1
         self._limit = max_envelope
+        self._prefixes: dict[int, bytes] = {}
+        self._headers: dict[bytes, tuple[int, int, bool]] = {}
 
     # --- reading -------------------------------------------------------------------------
 
-    def feed(self, data: bytes | bytearray) -> list[bytes]:
-        buffer = self._buffer
-        buffer += data
-        envelopes: list[bytes] = []
-        size = self._header_size
-        while len(buffer) >= size + 3:
-            header = int.from_bytes(buffer[:size], "little")
-            sent_crc = int.from_bytes(buffer[size : size + 3], "little")
-            computed = crc24(header, size)
-            if sent_crc != computed:
-                raise ProtocolViolation(
-                    "invalid, unrecoverable CRC mismatch detected in frame header. "
-                    f"Read {sent_crc}, Computed {computed}"
-                )
-            length = header & MAX_PAYLOAD
-            if self.compressed:
-                uncompressed = (header >> 17) & MAX_PAYLOAD
-                self_contained = bool((header >> 34) & 1)
-            else:
-                uncompressed = 0
-                self_contained = bool((header >> 17) & 1)
-            start = size + 3
+    def feed(self, data: bytes | bytearray) -> list[Envelope]:
+        if self._buffer:  # the rest of a segment that arrived in pieces
+            self._buffer += data
+            data = bytes(self._buffer)
+            self._buffer.clear()
+        elif type(data) is not bytes:
+            data = bytes(data)
+        envelopes: list[Envelope] = []
+        prefix_size = self._header_size + 3
+        known = self._headers
+        checksum = zlib.crc32
+        read_u32 = _U32.unpack_from
+        read_envelope = _ENVELOPE.unpack_from
+        total = len(data)
+        position = 0
+        while total - position >= prefix_size:
+            start = position + prefix_size
+            prefix = data[position:start]
+            fields = known.get(prefix)
+            if fields is None:
+                fields = self._read_header(prefix)
+            length, uncompressed, self_contained = fields
             end = start + length + 4
-            if len(buffer) < end:
+            if end > total:
                 break
-            payload = bytes(buffer[start : start + length])
-            sent_crc = int.from_bytes(buffer[start + length : end], "little")
-            del buffer[:end]
-            computed = crc32(payload)
+            payload = data[start : start + length]
+            sent_crc = read_u32(data, start + length)[0]
+            position = end
+            computed = checksum(payload, _CRC32_SEED)
             if sent_crc != computed:
                 raise ProtocolViolation(
                     "invalid, unrecoverable CRC mismatch detected in frame body. "
@@ -119,18 +138,50 @@ class SegmentCodec:
                 )
             if uncompressed:
                 payload = self._decompress(payload, uncompressed)
+            elif self_contained and length >= _ENVELOPE_HEADER and self._large_size < 0:
+                version, flags, stream, opcode, size = read_envelope(payload)
+                if size == length - _ENVELOPE_HEADER and size <= self._limit:
+                    # the usual segment: exactly one whole envelope
+                    envelopes.append((version, flags, stream, opcode, payload[_ENVELOPE_HEADER:]))
+                    continue
             if self_contained:
                 if self._large_size >= 0:
                     raise ProtocolViolation(
                         "a self-contained frame arrived before the large message in progress "
                         "was complete"
                     )
-                envelopes.extend(self._split(payload))
+                self._split(payload, envelopes)
             else:
                 message = self._gather(payload)
                 if message is not None:
-                    envelopes.append(message)
+                    self._split(message, envelopes)
+        if position < total:
+            self._buffer += data[position:]
         return envelopes
+
+    def _read_header(self, prefix: bytes) -> tuple[int, int, bool]:
+        """(payload length, uncompressed length, self-contained) of a header and its CRC24.
+
+        A connection sends the same few headers again and again (the same lengths), so each
+        checked header is remembered and the next one like it costs a dictionary lookup.
+        """
+        size = self._header_size
+        header = int.from_bytes(prefix[:size], "little")
+        sent_crc = int.from_bytes(prefix[size:], "little")
+        computed = crc24(header, size)
+        if sent_crc != computed:
+            raise ProtocolViolation(
+                "invalid, unrecoverable CRC mismatch detected in frame header. "
+                f"Read {sent_crc}, Computed {computed}"
+            )
+        if self.compressed:
+            fields = (header & MAX_PAYLOAD, (header >> 17) & MAX_PAYLOAD, bool(header >> 34 & 1))
+        else:
+            fields = (header & MAX_PAYLOAD, 0, bool(header >> 17 & 1))
+        if len(self._headers) > 4096:
+            self._headers.clear()
+        self._headers[prefix] = fields
+        return fields
 
     def _decompress(self, payload: bytes, size: int) -> bytes:
         try:
@@ -144,7 +195,7 @@ class SegmentCodec:
         return data
 
     def _body_length(self, data: bytes | bytearray, position: int) -> int:
-        length = int.from_bytes(data[position + 5 : position + 9], "big", signed=True)
+        length: int = _BODY_LENGTH.unpack_from(data, position + 5)[0]
         if length < 0:
             raise ProtocolViolation(
                 f"Invalid value for envelope header body length field: {length}"
@@ -155,16 +206,19 @@ class SegmentCodec:
             )
         return length
 
-    def _split(self, payload: bytes) -> Iterator[bytes]:
+    def _split(self, payload: bytes, into: list[Envelope]) -> None:
+        """The whole envelopes one payload holds (it must hold nothing else)."""
         position = 0
         total = len(payload)
         while position < total:
             if total - position < _ENVELOPE_HEADER:
                 raise ProtocolViolation("a self-contained frame ends inside an envelope header")
-            end = position + _ENVELOPE_HEADER + self._body_length(payload, position)
+            version, flags, stream, opcode, _size = _ENVELOPE.unpack_from(payload, position)
+            start = position + _ENVELOPE_HEADER
+            end = start + self._body_length(payload, position)
             if end > total:
                 raise ProtocolViolation("a self-contained frame ends inside an envelope body")
-            yield payload[position:end] if position or end != total else payload
+            into.append((version, flags, stream, opcode, payload[start:end]))
             position = end
 
     def _gather(self, payload: bytes) -> bytes | None:
@@ -195,22 +249,26 @@ class SegmentCodec:
             size = len(envelope)
             if size > MAX_PAYLOAD:
                 if batch:
-                    out.append(self._segment(b"".join(batch), True))
+                    self._segment(batch, batched, True, out)
                     batch, batched = [], 0
                 for start in range(0, size, MAX_PAYLOAD):
-                    out.append(self._segment(envelope[start : start + MAX_PAYLOAD], False))
+                    part = envelope[start : start + MAX_PAYLOAD]
+                    self._segment([part], len(part), False, out)
                 continue
             if batched + size > MAX_PAYLOAD:
-                out.append(self._segment(b"".join(batch), True))
+                self._segment(batch, batched, True, out)
                 batch, batched = [], 0
             batch.append(envelope)
             batched += size
         if batch:
-            out.append(self._segment(batch[0] if len(batch) == 1 else b"".join(batch), True))
+            self._segment(batch, batched, True, out)
         return b"".join(out)
 
-    def _segment(self, payload: bytes, self_contained: bool) -> bytes:
-        length = len(payload)
+    def _segment(
+        self, parts: list[bytes], length: int, self_contained: bool, out: list[bytes]
+    ) -> None:
+        """One segment carrying ``parts`` (``length`` bytes together), appended to ``out``."""
+        payload = b"".join(parts) if len(parts) > 1 else parts[0]
         if self.compressed:
             compressed: bytes = lz4_block.compress(payload, store_size=False)
             uncompressed = length
@@ -221,12 +279,13 @@ class SegmentCodec:
             header = length | (uncompressed << 17) | (int(self_contained) << 34)
         else:
             header = length | (int(self_contained) << 17)
-        size = self._header_size
-        return b"".join(
-            (
-                header.to_bytes(size, "little"),
-                crc24(header, size).to_bytes(3, "little"),
-                payload,
-                crc32(payload).to_bytes(4, "little"),
-            )
-        )
+        prefix = self._prefixes.get(header)
+        if prefix is None:
+            if len(self._prefixes) > 4096:
+                self._prefixes.clear()
+            size = self._header_size
+            prefix = header.to_bytes(size, "little") + crc24(header, size).to_bytes(3, "little")
+            self._prefixes[header] = prefix
+        out.append(prefix)
+        out.append(payload)
+        out.append(_U32.pack(zlib.crc32(payload, _CRC32_SEED)))
