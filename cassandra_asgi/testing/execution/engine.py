@@ -322,10 +322,10 @@ class Engine:
         keyspace = named_keyspace(keyspace)
         ks = self.store.keyspaces.get(keyspace)
         if ks is None:
-            raise Invalid(f"Keyspace {keyspace} does not exist")
+            raise Invalid(f"keyspace {keyspace} does not exist")
         table = ks.tables.get(name)
         if table is None:
-            raise Invalid(f"unconfigured table {name}")
+            raise Invalid(f"table {name} does not exist")
         return table
 
     def _run(
