@@ -32,7 +32,6 @@ from ..wire.frames import (
     SUPPORTED_VERSIONS,
     BodyReader,
     Opcode,
-    QueryParameters,
     encode_compressed_frame,
     encode_frame,
     read_query_parameters,
@@ -367,9 +366,6 @@ class _Connection(asyncio.Protocol):
             if session.keyspace == keyspace:
                 session.keyspace = saved
 
-    def _query_parameters(self, reader: BodyReader) -> QueryParameters:
-        return read_query_parameters(reader, self.version)
-
     def _dispatch(self, opcode: int, body: bytes) -> tuple[int, bytes]:
         reader = BodyReader(body)
         engine = self.server._engine
@@ -381,11 +377,11 @@ class _Connection(asyncio.Protocol):
             if opcode == Opcode.EXECUTE:
                 statement_id = reader.short_bytes()
                 metadata_id = reader.short_bytes() if self.version >= 5 else None
-                params = self._query_parameters(reader)
+                params = read_query_parameters(reader, self.version)
                 params.result_metadata_id = metadata_id
                 return Opcode.RESULT, engine.execute(statement_id, params, self.session)
             text = reader.long_string()
-            params = self._query_parameters(reader)
+            params = read_query_parameters(reader, self.version)
             answer = self._in_keyspace(
                 params.keyspace, lambda session: engine.query(text, params, session)
             )

@@ -232,7 +232,7 @@ def read_query_parameters(reader: BodyReader, version: int = 4) -> QueryParamete
         params.serial_consistency = reader.u16()
     if flags & 0x20:
         params.timestamp = reader.i64()
-    if version >= 5:
+    if flags & 0x180 and version >= 5:
         if flags & 0x80:
             params.keyspace = reader.string()
         if flags & 0x100:

@@ -115,6 +115,8 @@ class SegmentCodec:
         checksum = zlib.crc32
         read_u32 = _U32.unpack_from
         read_envelope = _ENVELOPE.unpack_from
+        view = memoryview(data)
+        limit = self._limit
         total = len(data)
         position = 0
         while total - position >= prefix_size:
@@ -127,23 +129,24 @@ class SegmentCodec:
             end = start + length + 4
             if end > total:
                 break
-            payload = data[start : start + length]
-            sent_crc = read_u32(data, start + length)[0]
+            stop = start + length
+            sent_crc = read_u32(data, stop)[0]
             position = end
-            computed = checksum(payload, _CRC32_SEED)
+            computed = checksum(view[start:stop], _CRC32_SEED)
             if sent_crc != computed:
                 raise ProtocolViolation(
                     "invalid, unrecoverable CRC mismatch detected in frame body. "
                     f"Read {sent_crc}, Computed {computed}"
                 )
+            if not uncompressed and self_contained and length >= _ENVELOPE_HEADER:
+                version, flags, stream, opcode, size = read_envelope(data, start)
+                if size == length - _ENVELOPE_HEADER and size <= limit and self._large_size < 0:
+                    # the usual segment: exactly one whole envelope, its body copied once
+                    envelopes.append((version, flags, stream, opcode, data[start + 9 : stop]))
+                    continue
+            payload = data[start:stop]
             if uncompressed:
                 payload = self._decompress(payload, uncompressed)
-            elif self_contained and length >= _ENVELOPE_HEADER and self._large_size < 0:
-                version, flags, stream, opcode, size = read_envelope(payload)
-                if size == length - _ENVELOPE_HEADER and size <= self._limit:
-                    # the usual segment: exactly one whole envelope
-                    envelopes.append((version, flags, stream, opcode, payload[_ENVELOPE_HEADER:]))
-                    continue
             if self_contained:
                 if self._large_size >= 0:
                     raise ProtocolViolation(
@@ -242,6 +245,13 @@ class SegmentCodec:
 
     def encode(self, envelopes: list[bytes]) -> bytes:
         """Pack envelopes into self-contained segments; a large one into a run of segments."""
+        if not self.compressed:  # the usual answer: everything fits one plain segment
+            payload = b"".join(envelopes) if len(envelopes) > 1 else envelopes[0]
+            length = len(payload)
+            if length <= MAX_PAYLOAD:
+                header = length | 1 << 17  # self-contained
+                prefix = self._prefixes.get(header) or self._prefix(header)
+                return b"".join((prefix, payload, _U32.pack(zlib.crc32(payload, _CRC32_SEED))))
         out: list[bytes] = []
         batch: list[bytes] = []
         batched = 0
@@ -264,6 +274,15 @@ class SegmentCodec:
             self._segment(batch, batched, True, out)
         return b"".join(out)
 
+    def _prefix(self, header: int) -> bytes:
+        """A header and its CRC24 as sent, remembered (the same headers come again and again)."""
+        if len(self._prefixes) > 4096:
+            self._prefixes.clear()
+        size = self._header_size
+        prefix = header.to_bytes(size, "little") + crc24(header, size).to_bytes(3, "little")
+        self._prefixes[header] = prefix
+        return prefix
+
     def _segment(
         self, parts: list[bytes], length: int, self_contained: bool, out: list[bytes]
     ) -> None:
@@ -279,13 +298,7 @@ class SegmentCodec:
             header = length | (uncompressed << 17) | (int(self_contained) << 34)
         else:
             header = length | (int(self_contained) << 17)
-        prefix = self._prefixes.get(header)
-        if prefix is None:
-            if len(self._prefixes) > 4096:
-                self._prefixes.clear()
-            size = self._header_size
-            prefix = header.to_bytes(size, "little") + crc24(header, size).to_bytes(3, "little")
-            self._prefixes[header] = prefix
+        prefix = self._prefixes.get(header) or self._prefix(header)
         out.append(prefix)
         out.append(payload)
         out.append(_U32.pack(zlib.crc32(payload, _CRC32_SEED)))
