@@ -28,12 +28,12 @@ from cassandra.segment import SegmentCodec
 
 from cassandra_asgi.testing import CQLServer
 
-__all__ = ["DriverWire", "read_plain_frame"]
+__all__ = ["DriverWire", "read_exact", "read_plain_frame"]
 
 _HEADER = struct.Struct(">BBhBi")
 
 
-def _read_exact(sock: socket.socket, size: int) -> bytes:
+def read_exact(sock: socket.socket, size: int) -> bytes:
     data = b""
     while len(data) < size:
         chunk = sock.recv(size - len(data))
@@ -45,8 +45,8 @@ def _read_exact(sock: socket.socket, size: int) -> bytes:
 
 def read_plain_frame(sock: socket.socket) -> tuple[int, int, int, int, bytes]:
     """(version byte, flags, stream, opcode, body) of the next frame outside segments."""
-    version, flags, stream, opcode, length = _HEADER.unpack(_read_exact(sock, _HEADER.size))
-    return version, flags, stream, opcode, _read_exact(sock, length)
+    version, flags, stream, opcode, length = _HEADER.unpack(read_exact(sock, _HEADER.size))
+    return version, flags, stream, opcode, read_exact(sock, length)
 
 
 class DriverWire:
@@ -136,11 +136,11 @@ class DriverWire:
 
     def _next_segment_payload(self) -> bytes:
         assert self.codec is not None
-        head = _read_exact(self.sock, self.codec.header_length_with_crc)
+        head = read_exact(self.sock, self.codec.header_length_with_crc)
         header = self.codec.decode_header(io.BytesIO(head))
         # (the driver's own segment_length undercounts a compressed-codec segment sent
         # uncompressed, so the length is taken from the header fields)
-        rest = _read_exact(self.sock, header.payload_length + 4)
+        rest = read_exact(self.sock, header.payload_length + 4)
         payload: bytes = self.codec.decode(io.BytesIO(rest), header).payload
         return payload
 

@@ -205,30 +205,25 @@ def test_the_driver_compresses_and_the_bytes_on_the_wire_shrink(
 
 
 @pytest.mark.memory_only
-def test_the_default_cluster_compresses_with_lz4_because_the_package_is_installed(
-    server: CQLServer,
+@pytest.mark.parametrize(
+    ("options", "compression"),
+    [({}, "lz4"), ({"compression": False}, None)],
+    ids=["default-compresses-with-lz4-when-installed", "compression-off"],
+)
+def test_a_v5_connection_uses_segments_compressed_as_the_driver_asks(
+    server: CQLServer, options: dict[str, object], compression: str | None
 ) -> None:
     pytest.importorskip("lz4")
-    cluster = default_cluster(server.host, server.port)
+    cluster = make_cluster(server, **options)  # no protocol_version: the driver negotiates
     try:
         cluster.connect().execute("SELECT key FROM system.local")
         views = server.connections()
     finally:
         cluster.shutdown()
     assert views
-    assert all((c.protocol_version, c.compression, c.segments) == (5, "lz4", True) for c in views)
-
-
-@pytest.mark.memory_only
-def test_compression_off_leaves_v5_segments_uncompressed(server: CQLServer) -> None:
-    cluster = make_cluster(server, compression=False)
-    try:
-        cluster.connect().execute("SELECT key FROM system.local")
-        views = server.connections()
-    finally:
-        cluster.shutdown()
-    assert views
-    assert all((c.protocol_version, c.compression, c.segments) == (5, None, True) for c in views)
+    assert all(
+        (c.protocol_version, c.compression, c.segments) == (5, compression, True) for c in views
+    )
 
 
 @pytest.mark.memory_only
