@@ -267,3 +267,16 @@ def test_a_corrupt_segment_gets_a_protocol_error_and_the_connection_closes(
         assert cluster.connect().execute("SELECT key FROM system.local").one().key == "local"
     finally:
         cluster.shutdown()
+
+
+def test_a_second_startup_keeps_the_segment_framing_and_compression(server: CQLServer) -> None:
+    # found by the wire fuzzer: a repeated STARTUP once switched a compressed connection's
+    # segments to uncompressed ones mid-stream
+    from cassandra.protocol import ReadyMessage, StartupMessage
+
+    with _wire(server, "lz4") as wire:
+        wire.send(StartupMessage("3.0.0", {"CQL_VERSION": "3.0.0"}), 2)
+        assert isinstance(wire.receive()[1], ReadyMessage)
+        rows = _query(wire, "SELECT key FROM system.local", 3)
+        assert rows.parsed_rows == [("local",)]  # type: ignore[attr-defined]
+    assert [c.compression for c in server.connections()] in ([], ["lz4"])

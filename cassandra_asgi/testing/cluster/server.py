@@ -423,13 +423,14 @@ class _Connection(asyncio.Protocol):
     def _startup(self, options: dict[str, str]) -> tuple[int, bytes]:
         if "CQL_VERSION" not in options:
             raise ProtocolViolation("Missing value CQL_VERSION in STARTUP message")
-        requested = options.get("COMPRESSION")
-        self.compressor = frame_compressor(requested, self.version)
-        self.compression = requested.lower() if requested else None
-        if self.version >= 5:
-            self._segments_next = SegmentCodec(
-                compressed=self.compression == "lz4", max_envelope=MAX_BODY_LENGTH
-            )
+        if not self.started:  # a repeated STARTUP keeps the framing and compression chosen
+            requested = options.get("COMPRESSION")
+            self.compressor = frame_compressor(requested, self.version)
+            self.compression = requested.lower() if requested else None
+            if self.version >= 5:
+                self._segments_next = SegmentCodec(
+                    compressed=self.compression == "lz4", max_envelope=MAX_BODY_LENGTH
+                )
         self.started = True
         if self.authenticated:
             return Opcode.READY, b""
