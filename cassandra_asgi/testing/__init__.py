@@ -1,7 +1,8 @@
 """In-memory CQL native-protocol server for tests and demos (never a database).
 
-``CQLServer`` speaks enough of protocol v3/v4 and CQL for the real cassandra-driver to
-connect with default settings, and adds fault and latency injection; see docs/cql-subset.md.
+``CQLServer`` speaks protocol v3, v4 and v5 as Cassandra 4.1 does, and enough CQL for the real
+cassandra-driver (and other drivers) to connect with default settings, and adds fault and
+latency injection; see docs/cql-subset.md.
 """
 
 from __future__ import annotations

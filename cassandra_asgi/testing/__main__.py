@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import signal
 import sys
 
 from .cluster.server import CQLServer
+from .wire.frames import SUPPORTED_VERSIONS
 
 __all__ = ["main"]
 
@@ -18,12 +20,35 @@ async def _serve(args: argparse.Namespace) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with CQLServer(
-        args.host, args.port, username=args.username, password=args.password
+        args.host,
+        args.port,
+        username=args.username,
+        password=args.password,
+        protocol_versions=args.protocol_versions,
     ) as server:
         if args.latency:
             server.add_latency(args.latency)
         print(f"listening on {server.host}:{server.port}", flush=True)
         await stop.wait()
+
+
+def _versions(text: str) -> tuple[int, ...]:
+    try:
+        versions = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of version numbers: {text!r}") from None
+    unknown = [v for v in versions if v not in SUPPORTED_VERSIONS]
+    if not versions or unknown:
+        served = ",".join(map(str, SUPPORTED_VERSIONS))
+        raise argparse.ArgumentTypeError(f"choose among {served}, got {text!r}")
+    return versions
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("cassandra-asgi")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         metavar="SECONDS",
         help="delay every reply by this long (a slow node, for demos and tests)",
+    )
+    parser.add_argument(
+        "--protocol-versions",
+        type=_versions,
+        default=SUPPORTED_VERSIONS,
+        metavar="3,4,5",
+        help="the native protocol versions to accept (default: all of 3,4,5, as Cassandra 4.1)",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"cassandra-asgi {_package_version()}"
     )
     args = parser.parse_args(argv)
     if args.latency < 0:

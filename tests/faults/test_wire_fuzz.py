@@ -11,15 +11,18 @@ reaches the server's internal-error path; and afterwards a real driver session s
 
 from __future__ import annotations
 
+import io
 import socket
 import struct
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cassandra.protocol import ErrorMessage, ProtocolHandler, ServerError
+from cassandra.connection import locally_supported_compressions, segment_codec_no_compression
+from cassandra.protocol import ErrorMessage, ProtocolException, ProtocolHandler, ServerError
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from testing.driver_wire import DriverWire  # tests/testing, on the path as "testing"
 
 from cassandra_asgi import connect
 from cassandra_asgi.testing import CQLServer
@@ -33,6 +36,7 @@ STARTUP, OPTIONS, QUERY, PREPARE, EXECUTE, REGISTER, BATCH, AUTH_RESPONSE = (
     0x01, 0x05, 0x07, 0x09, 0x0A, 0x0B, 0x0D, 0x0F,
 )  # fmt: skip
 RESPONSE_FLAG = 0x80
+COMPRESSED = 0x01
 EVENT_STREAM = -1
 TABLE_SETUP = (
     "CREATE KEYSPACE fuzz WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
@@ -184,6 +188,17 @@ def exchange(server: CQLServer, payload: bytes, cuts: list[int]) -> bytes:
     return received
 
 
+def decompressed(body: bytes) -> bytes:
+    """A compressed answer body, inflated by whichever of the driver's codecs it is in."""
+    for _compress, decompress in locally_supported_compressions.values():
+        try:
+            inflated: bytes = decompress(body)
+        except Exception:
+            continue
+        return inflated
+    raise AssertionError(f"a compressed body none of the driver's codecs inflates: {body!r}")
+
+
 def response_frames(data: bytes) -> Iterator[tuple[int, int, Any]]:
     """Decode ``data`` as response frames with the driver's decoder: (stream, opcode, message)."""
     position = 0
@@ -191,9 +206,11 @@ def response_frames(data: bytes) -> Iterator[tuple[int, int, Any]]:
         assert len(data) - position >= HEADER.size, f"a truncated header: {data[position:]!r}"
         version, flags, stream, opcode, length = HEADER.unpack_from(data, position)
         assert version & RESPONSE_FLAG, f"a frame without the response flag: {version:#x}"
-        assert flags == 0
+        assert flags in (0, COMPRESSED), f"unexpected frame flags {flags:#x}"
         body = data[position + HEADER.size : position + HEADER.size + length]
         assert len(body) == length, "a frame body shorter than its declared length"
+        if flags == COMPRESSED:  # a fuzzed STARTUP asked for compression and got it
+            body, flags = decompressed(body), 0
         message = ProtocolHandler.decode_message(
             version & 0x7F, {}, stream, flags, opcode, body, None, None
         )
@@ -285,3 +302,106 @@ async def test_a_driver_session_works_after_the_fuzzing(
         assert (await session.execute(PING)).one() is not None
         rows = await (await session.execute("SELECT k, c FROM fuzz.t WHERE k = 1")).all()
         assert [(row.k, row.c) for row in rows][:2] == [(1, 1), (1, 2)]
+
+
+# -- protocol v5 segments ----------------------------------------------------------------------
+def v5_session(server: CQLServer, compression: str | None) -> DriverWire:
+    """A v5 connection past STARTUP, speaking segments through the driver's own codec."""
+    wire = DriverWire(server, version=5, compression=compression)
+    wire.start()
+    return wire
+
+
+def v5_replies(wire: DriverWire) -> list[Any]:
+    """Every answer until the server closes the connection or falls silent."""
+    wire.sock.settimeout(1.0)
+    replies = []
+    try:
+        while True:
+            replies.append(wire.receive()[1])
+    except (ConnectionError, TimeoutError, OSError):
+        pass
+    return replies
+
+
+@st.composite
+def corrupt_segments(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A well-formed v5 segment carrying a QUERY, then damaged in one of the ways that matter."""
+    from cassandra.protocol import QueryMessage
+
+    text = draw(st.sampled_from(CQL_TEXTS))
+    frame = ProtocolHandler.encode_message(QueryMessage(text, 1), 5, 5, None, False)
+    kind = draw(st.sampled_from(["header crc", "payload crc", "truncated", "oversized", "garbage"]))
+    written = io.BytesIO()
+    segment_codec_no_compression.encode(written, frame)
+    segment = bytearray(written.getvalue())
+    if kind == "header crc":
+        segment[draw(st.integers(0, 5))] ^= 1 << draw(st.integers(0, 7))
+    elif kind == "payload crc":
+        segment[draw(st.integers(6, len(segment) - 1))] ^= 1 << draw(st.integers(0, 7))
+    elif kind == "truncated":
+        segment = segment[: draw(st.integers(1, len(segment) - 1))]
+    elif kind == "oversized":
+        # a valid segment whose envelope claims far more body than the segment holds
+        claimed = draw(st.sampled_from([len(frame), 2**17, 2**28, 2**31 - 1, -5]))
+        envelope = frame[:5] + struct.pack(">i", claimed) + frame[9:]
+        written = io.BytesIO()
+        segment_codec_no_compression.encode(written, envelope)
+        segment = bytearray(written.getvalue())
+    else:
+        segment = bytearray(draw(st.binary(min_size=1, max_size=64)))
+    return kind, bytes(segment)
+
+
+@pytest.mark.slow
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged=corrupt_segments())
+def test_corrupt_v5_segments_get_a_protocol_error_or_a_closed_connection(
+    fuzzed_server: tuple[CQLServer, tuple[bytes, ...]], damaged: tuple[str, bytes]
+) -> None:
+    server, _ = fuzzed_server
+    kind, segment = damaged
+    event(kind)
+    with v5_session(server, None) as wire:
+        wire.send_raw(segment)
+        if kind == "truncated":
+            wire.sock.shutdown(socket.SHUT_WR)  # the rest never comes: the server must not hang
+        replies = v5_replies(wire)
+        for reply in replies:
+            assert not isinstance(reply, ServerError), f"an internal server error: {reply}"
+        if kind in ("header crc", "payload crc"):
+            assert replies, "a corrupt segment got no answer"
+            assert isinstance(replies[-1], ProtocolException), replies
+            assert wire.closed()
+        elif kind == "oversized" and replies and isinstance(replies[-1], ErrorMessage):
+            assert isinstance(replies[-1], ProtocolException), replies
+            assert wire.closed()
+    with v5_session(server, "lz4") as wire:  # and the node still serves v5 connections
+        wire.send(ping_message(), 9)
+        assert wire.receive()[0] == 9
+
+
+def ping_message() -> Any:
+    from cassandra.protocol import QueryMessage
+
+    return QueryMessage(PING, 1)
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_hostile_v5_bodies_in_valid_segments_never_cause_an_internal_error(
+    fuzzed_server: tuple[CQLServer, tuple[bytes, ...]], data: st.DataObject
+) -> None:
+    server, prepared_ids = fuzzed_server
+    compression = data.draw(st.sampled_from([None, "lz4"]), label="compression")
+    requests = data.draw(st.lists(request_bodies(prepared_ids), min_size=1, max_size=4))
+    with v5_session(server, compression) as wire:
+        try:
+            for stream, (opcode, body) in enumerate(requests, start=10):
+                wire.send_raw(wire.wrap(frame(opcode, body, stream, version=5)))
+        except OSError:  # the server closed a connection that broke the protocol: fine
+            pass
+        for reply in v5_replies(wire):
+            event(type(reply).__name__)
+            assert not isinstance(reply, ServerError), f"an internal server error: {reply}"

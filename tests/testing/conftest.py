@@ -52,9 +52,20 @@ def server(cql_server: CQLServer) -> CQLServer:
     return cql_server
 
 
+#: Cassandra 4.1 serves v3, v4 and v5 (the driver's default); CQL-semantics tests run at each
+PROTOCOL_VERSIONS = (3, 4, 5)
+
+
+@pytest.fixture(params=PROTOCOL_VERSIONS, ids=[f"v{v}" for v in PROTOCOL_VERSIONS])
+def protocol_version(request: pytest.FixtureRequest) -> int:
+    version: int = request.param
+    return version
+
+
 @pytest.fixture
-def cluster(cassandra_config: CassandraConfig) -> Iterator[Cluster]:
-    cluster = make_target_cluster(cassandra_config)
+def cluster(cassandra_config: CassandraConfig, protocol_version: int) -> Iterator[Cluster]:
+    """A driver cluster pinned to each protocol version in turn."""
+    cluster = make_target_cluster(cassandra_config, protocol_version=protocol_version)
     try:
         yield cluster
     finally:

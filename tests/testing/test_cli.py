@@ -92,3 +92,36 @@ def test_negative_latency_is_refused_naming_the_option() -> None:
     _out, err = process.communicate(timeout=10)
     assert process.returncode == 2
     assert "--latency must not be negative" in err
+
+
+def test_protocol_versions_option_pins_the_served_versions() -> None:
+    process = _start("--port", "0", "--protocol-versions", "3,4")
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline().strip().rsplit(":", 1)[1])
+        cluster = Cluster(["127.0.0.1"], port=port, load_balancing_policy=RoundRobinPolicy())
+        try:
+            cluster.connect().execute("SELECT key FROM system.local")
+            assert cluster.protocol_version == 4  # v5 refused, so the driver settled lower
+        finally:
+            cluster.shutdown()
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.mark.parametrize("value", ["2,4", "five", ""])
+def test_protocol_versions_outside_3_4_5_are_refused_naming_the_option(value: str) -> None:
+    process = _start("--protocol-versions", value)
+    _out, err = process.communicate(timeout=10)
+    assert process.returncode == 2
+    assert "--protocol-versions" in err
+
+
+def test_version_option_prints_the_package_version() -> None:
+    from importlib.metadata import version
+
+    process = _start("--version")
+    out, _err = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert out.strip() == f"cassandra-asgi {version('cassandra-asgi')}"

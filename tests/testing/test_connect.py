@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import warnings
 
 import pytest
 from cassandra.cluster import Cluster, Session
@@ -11,20 +10,6 @@ from cassandra.cluster import Cluster, Session
 from cassandra_asgi.testing import CQLServer
 
 from .conftest import KEYSPACE_CQL, make_cluster
-
-
-def test_default_cluster_settings_negotiate_down_to_v4_and_connect(server: CQLServer) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = Cluster([server.host], port=server.port)  # no protocol_version given
-    try:
-        session = cluster.connect()
-        assert cluster.protocol_version == 4
-        assert (
-            session.execute("SELECT release_version FROM system.local").one()[0].startswith("3.11")
-        )
-    finally:
-        cluster.shutdown()
 
 
 def test_protocol_v3_is_served_too(server: CQLServer) -> None:

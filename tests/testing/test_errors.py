@@ -11,14 +11,16 @@ from .conftest import KEYSPACE_CQL
 
 
 def test_syntax_error_points_at_the_offending_token(session: Session) -> None:
-    with pytest.raises(SyntaxException, match="line 1:9 mismatched input 'FORM' expecting FROM"):
+    # Cassandra names its grammar's keyword tokens: K_FROM (4.0, 4.1 and 5.0 alike)
+    with pytest.raises(SyntaxException, match="line 1:9 mismatched input 'FORM' expecting K_FROM"):
         session.execute("SELECT * FORM t")
 
 
 def test_unknown_table_keyspace_and_column_are_named(session: Session) -> None:
-    with pytest.raises(InvalidRequest, match="unconfigured table nope"):
+    # 4.0 and later: "table nope does not exist" (3.x said "unconfigured table nope")
+    with pytest.raises(InvalidRequest, match=r"table nope does not exist|unconfigured table nope"):
         session.execute("SELECT * FROM nope")
-    with pytest.raises(InvalidRequest, match="Keyspace nokeyspace does not exist"):
+    with pytest.raises(InvalidRequest, match=r"(?i)keyspace nokeyspace does not exist"):
         session.execute("SELECT * FROM nokeyspace.t")
     session.execute("CREATE TABLE t (k int PRIMARY KEY)")
     with pytest.raises(InvalidRequest, match="Undefined column name missing"):
@@ -73,9 +75,10 @@ def test_wrong_number_of_bound_values_is_refused(session: Session) -> None:
 
 
 def test_dropping_what_does_not_exist_is_an_error(session: Session) -> None:
-    with pytest.raises(InvalidRequest, match="non existing table 'ghost'"):
+    # Cassandra 4.0, 4.1 and 5.0 word these the same
+    with pytest.raises(InvalidRequest, match=r"Table '\w+\.ghost' doesn't exist"):
         session.execute("DROP TABLE ghost")
-    with pytest.raises(InvalidRequest, match="non existing keyspace 'ghost'"):
+    with pytest.raises(InvalidRequest, match="Keyspace 'ghost' doesn't exist"):
         session.execute("DROP KEYSPACE ghost")
 
 

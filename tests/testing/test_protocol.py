@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from cassandra_asgi.testing import CQLServer
 
+from .driver_wire import read_exact
+
 pytestmark = pytest.mark.memory_only
 
 HEADER = struct.Struct(">BBhBi")
@@ -30,19 +32,9 @@ def startup_body() -> bytes:
 
 def read_frame(sock: socket.socket) -> tuple[int, int, int, bytes]:
     """(version, stream, opcode, body) of the next response frame."""
-    head = _read_exact(sock, HEADER.size)
+    head = read_exact(sock, HEADER.size)
     version, _flags, stream, opcode, length = HEADER.unpack(head)
-    return version, stream, opcode, _read_exact(sock, length)
-
-
-def _read_exact(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise ConnectionError("closed by the server")
-        data += chunk
-    return data
+    return version, stream, opcode, read_exact(sock, length)
 
 
 def is_closed(sock: socket.socket) -> bool:
@@ -66,16 +58,6 @@ def assert_serving(server: CQLServer) -> None:
     with connect(server) as sock:
         sock.sendall(frame(OPTIONS))
         assert read_frame(sock)[2] == SUPPORTED
-
-
-def test_v5_gets_a_protocol_error_naming_the_supported_versions(server: CQLServer) -> None:
-    with connect(server) as sock:
-        sock.sendall(frame(OPTIONS, version=5, stream=7))
-        version, stream, opcode, body = read_frame(sock)
-        assert (version & 0x7F, stream, opcode) == (4, 7, ERROR)
-        code, message = error_of(body)
-        assert code == 0x000A
-        assert "unsupported protocol version (5)" in message
 
 
 def test_malformed_body_gets_a_protocol_error_and_the_connection_closes(

@@ -17,3 +17,16 @@ def test_server_cost_measures_both_processes() -> None:
     assert result["ratio"] == pytest.approx(
         result["server_cpu_per_query_s"] / result["client_cpu_per_query_s"]
     )
+
+
+def test_server_cost_can_be_measured_at_protocol_v5() -> None:
+    result = measure(queries=300, concurrency=20, keys=50, protocol_version=5)
+    assert result["protocol_version"] == 5
+    assert result["client_cpu_per_query_s"] > 0
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_server_cost_can_drive_the_server_with_the_raw_pipelined_client(version: int) -> None:
+    result = measure(queries=400, concurrency=20, keys=50, protocol_version=version, raw=True)
+    assert result["queries"] == 400
+    assert result["protocol_version"] == version

@@ -6,6 +6,7 @@ reads them without locking; with no rule set, requests skip matching entirely.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import struct
 import threading
@@ -33,19 +34,49 @@ FAULT_ERRORS: dict[str, tuple[int, str]] = {
         0x1200,
         "Operation timed out - received only 0 responses (injected read timeout)",
     ),
+    "read_failure": (
+        0x1300,
+        "Operation failed - received 0 responses and 1 failures: UNKNOWN from the node "
+        "(injected read failure)",
+    ),
+    "write_failure": (
+        0x1500,
+        "Operation failed - received 0 responses and 1 failures: UNKNOWN from the node "
+        "(injected write failure)",
+    ),
 }
+_FAILURE_UNKNOWN = 0x0000
 
 
-def build_error(error: str, consistency: int, message: str | None) -> CQLError:
+def _failures(protocol_version: int, address: str) -> bytes:
+    """One failed replica: a count up to v4, v5's reason map (address -> failure code) after."""
+    if protocol_version < 5:
+        return _INT.pack(1)
+    packed = ipaddress.ip_address(address).packed
+    return _INT.pack(1) + bytes([len(packed)]) + packed + _SHORT.pack(_FAILURE_UNKNOWN)
+
+
+def build_error(
+    error: str,
+    consistency: int,
+    message: str | None,
+    protocol_version: int = 4,
+    address: str = "127.0.0.1",
+) -> CQLError:
     """The ERROR frame Cassandra would send, with the fields each error carries."""
     code, default = FAULT_ERRORS[error]
     extra = b""
+    head = _SHORT.pack(consistency) + _INT.pack(0) + _INT.pack(1)  # received 0, block for 1
     if error == "unavailable":
         extra = _SHORT.pack(consistency) + _INT.pack(1) + _INT.pack(0)  # required 1, alive 0
     elif error == "write_timeout":
-        extra = _SHORT.pack(consistency) + _INT.pack(0) + _INT.pack(1) + string("SIMPLE")
+        extra = head + string("SIMPLE")
     elif error == "read_timeout":
-        extra = _SHORT.pack(consistency) + _INT.pack(0) + _INT.pack(1) + b"\x00"
+        extra = head + b"\x00"
+    elif error == "read_failure":
+        extra = head + _failures(protocol_version, address) + b"\x00"
+    elif error == "write_failure":
+        extra = head + _failures(protocol_version, address) + string("SIMPLE")
     return InjectedError(code, message or default, extra)
 
 

@@ -2,7 +2,9 @@
 
 Each connection parses frames as they arrive and answers each stream on its own, so a slow
 (latency-injected) request never holds back the others; replies may leave out of order,
-exactly as the protocol allows. A test/demo server, never a database.
+exactly as the protocol allows. Negotiation follows Cassandra 4.1: OPTIONS and STARTUP travel
+as plain frames, and a v5 connection switches to CRC-protected segments right after the
+answer to its STARTUP. A test/demo server, never a database.
 """
 
 from __future__ import annotations
@@ -13,35 +15,61 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from ..errors import BadCredentials, CQLError, ProtocolViolation, ServerFailure
 from ..execution.engine import Engine, SessionState
+from ..execution.system import CQL_VERSION
+from ..wire.compression import FrameCompressor, available_compressions, frame_compressor
 from ..wire.frames import (
+    COMPRESSED_FLAG,
     HEADER,
     MAX_BODY_LENGTH,
     OPCODE_NAMES,
     SUPPORTED_VERSIONS,
     BodyReader,
     Opcode,
+    encode_compressed_frame,
     encode_frame,
     read_query_parameters,
 )
 from ..wire.notations import string, value_bytes
 from ..wire.notations import string_multimap as _string_multimap
+from ..wire.segments import SegmentCodec
 from .faults import FAULT_ERRORS, FaultRules, Outcome, Rule, build_error, compile_pattern
 
-__all__ = ["CQLServer"]
+__all__ = ["CQLServer", "ConnectionInfo"]
 
 log = logging.getLogger("cassandra_asgi.testing")
 
 _AUTHENTICATOR = "org.apache.cassandra.auth.PasswordAuthenticator"
-_SUPPORTED = {"CQL_VERSION": ["3.4.4"], "COMPRESSION": [], "PROTOCOL_VERSIONS": ["3/v3", "4/v4"]}
 _HEADER_SIZE = HEADER.size
 _QUERY_OPS = (Opcode.QUERY, Opcode.PREPARE, Opcode.EXECUTE, Opcode.BATCH)
 _TRACING_FLAG = 0x02
+_BEFORE_STARTUP = (Opcode.OPTIONS, Opcode.STARTUP)
+_BATCH_KEYSPACE = 0x80
+_BATCH_NOW_IN_SECONDS = 0x100
+_PREPARE_KEYSPACE = 0x01
+
+
+def version_list(versions: Iterable[int]) -> list[str]:
+    """Versions as Cassandra spells them in SUPPORTED and in its errors: ``5/v5``."""
+    return [f"{version}/v{version}" for version in sorted(versions)]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionInfo:
+    """The server's view of one client connection (what was negotiated, what crossed it)."""
+
+    protocol_version: int
+    compression: str | None
+    #: v5 segment framing in use
+    segments: bool
+    bytes_received: int
+    bytes_sent: int
 
 
 class _Connection(asyncio.Protocol):
@@ -58,6 +86,14 @@ class _Connection(asyncio.Protocol):
         self.events: set[str] = set()
         self.out: list[bytes] = []
         self.closing = False
+        #: v5 framing, once the STARTUP answer is out; None while frames are plain
+        self.segments: SegmentCodec | None = None
+        self._segments_next: SegmentCodec | None = None
+        #: v3/v4 body compression, once STARTUP chose it
+        self.compressor: FrameCompressor | None = None
+        self.compression: str | None = None
+        self.bytes_received = 0
+        self.bytes_sent = 0
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -75,83 +111,153 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
-        buffer = self.buffer
-        buffer += data
+        self.bytes_received += len(data)
         try:
-            while len(buffer) >= _HEADER_SIZE and not self.closing:
-                version, flags, stream, opcode, length = HEADER.unpack_from(buffer, 0)
-                if not self._header_ok(version, flags, stream, length):
-                    break
-                end = _HEADER_SIZE + length
-                if len(buffer) < end:
-                    break
-                body = bytes(buffer[_HEADER_SIZE:end])
-                del buffer[:end]
-                self._request(stream, opcode, body, flags)
+            if self.segments is None:
+                self._read_frames(data)
+            else:
+                self._read_segments(data)
+        except ProtocolViolation as error:  # a corrupt segment: the stream is out of sync
+            self._fatal(0, error)
         except Exception:  # the server must survive anything a client sends
             log.exception("unexpected error while reading a frame; closing the connection")
             self._fatal(0, ServerFailure("internal error while reading the request"))
         self.flush()
 
     # framing
+    def _read_frames(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        while buffer and not self.closing:
+            if not self.version and not self._version_ok(buffer[0]):
+                return
+            if len(buffer) < _HEADER_SIZE:
+                return
+            version, flags, stream, opcode, length = HEADER.unpack_from(buffer, 0)
+            if not self._header_ok(version, flags, stream, length):
+                return
+            end = _HEADER_SIZE + length
+            if len(buffer) < end:
+                return
+            body = bytes(buffer[_HEADER_SIZE:end])
+            del buffer[:end]
+            if flags & COMPRESSED_FLAG and self.compressor is not None:
+                body = self.compressor.decompress(body)
+            self._request(stream, opcode, body, flags)
+            if self.segments is not None and buffer:  # a v5 STARTUP was answered
+                rest = bytes(buffer)
+                buffer.clear()
+                self._read_segments(rest)
+                return
+
+    def _read_segments(self, data: bytes) -> None:
+        assert self.segments is not None
+        for version, flags, stream, opcode, body in self.segments.feed(data):
+            if version & 0x80:
+                self._fatal(
+                    stream,
+                    ProtocolViolation("Invalid message: the response flag is set on a request"),
+                )
+            elif version != self.version:
+                self._fatal(stream, self._version_changed(version))
+            else:
+                self._request(stream, opcode, body, flags)
+            if self.closing:
+                return
+
+    def _version_ok(self, first_byte: int) -> bool:
+        """Cassandra checks the version before anything else, even before a whole header."""
+        if first_byte & 0x80:
+            return True  # reported by _header_ok with the stream id
+        version = first_byte & 0x7F
+        allowed = self.server.protocol_versions
+        if version in allowed:
+            return True
+        # An old version (1, 2) is answered in its own version; anything else (a DSE 65/66,
+        # a beta 6) in the highest one served. Like Cassandra 4.1, on stream 0.
+        self._fatal(
+            0,
+            ProtocolViolation(
+                f"Invalid or unsupported protocol version ({version}); supported versions are "
+                f"({', '.join(version_list(allowed))})"
+            ),
+            version=version if version in (1, 2) else max(allowed),
+        )
+        return False
+
+    def _version_changed(self, version: int) -> ProtocolViolation:
+        return ProtocolViolation(
+            f"Invalid message version. Got {version} but previous messages on this "
+            f"connection had version {self.version}"
+        )
+
     def _header_ok(self, version: int, flags: int, stream: int, length: int) -> bool:
         if version & 0x80:
             self._fatal(
                 stream, ProtocolViolation("Invalid message: the response flag is set on a request")
             )
             return False
-        version &= 0x7F
-        if version not in SUPPORTED_VERSIONS:
-            self._fatal(
-                stream,
-                ProtocolViolation(
-                    f"Invalid or unsupported protocol version ({version}); supported versions "
-                    f"are ({', '.join(f'{v}/v{v}' for v in SUPPORTED_VERSIONS)})"
-                ),
-                version=max(SUPPORTED_VERSIONS),
-            )
-            return False
         if self.version and version != self.version:
-            self._fatal(
-                stream,
-                ProtocolViolation(
-                    f"Invalid message version. Got {version} but previous messages on this "
-                    f"connection had version {self.version}"
-                ),
-            )
+            self._fatal(stream, self._version_changed(version))
             return False
         if length < 0 or length > MAX_BODY_LENGTH:
             self._fatal(stream, ProtocolViolation(f"Invalid frame body length {length}"))
             return False
-        if flags & 0x01:
-            self._fatal(
-                stream, ProtocolViolation("Compression was not negotiated (the server offers none)")
-            )
+        if flags & COMPRESSED_FLAG and self.compressor is None:
+            self._fatal(stream, ProtocolViolation("Compression was not negotiated"))
             return False
         self.version = version
         return True
 
     def _fatal(self, stream: int, error: CQLError, version: int | None = None) -> None:
         """Answer a broken frame with an error, then close: the stream is out of sync."""
-        self.out.append(
-            encode_frame(version or self.version or 4, stream, Opcode.ERROR, error.encode_body())
-        )
+        body = error.encode_body()
+        if version is not None:  # version negotiation: always a plain frame
+            self._write_plain([encode_frame(version, stream, Opcode.ERROR, body)])
+        else:
+            self.out.append(self._frame(stream, Opcode.ERROR, body))
         self.closing = True
         self.buffer.clear()
 
-    def flush(self) -> None:
+    def _frame(self, stream: int, opcode: int, body: bytes, flags: int = 0) -> bytes:
+        compressor = self.compressor
+        if compressor is not None:
+            return encode_compressed_frame(
+                self.version, stream, opcode, body, compressor.compress, flags
+            )
+        version = self.version or max(self.server.protocol_versions)
+        return encode_frame(version, stream, opcode, body, flags)
+
+    def _write(self, frames: list[bytes]) -> None:
+        """Frames to the socket: packed into segments on a v5 connection, else as they are."""
+        segments = self.segments
+        if segments is None:
+            self._write_plain(frames)
+            return
         transport = self.transport
-        if self.out and transport is not None:
-            transport.write(b"".join(self.out) if len(self.out) > 1 else self.out[0])
-        self.out.clear()
+        if transport is not None and not transport.is_closing():
+            data = segments.encode(frames)
+            self.bytes_sent += len(data)
+            transport.write(data)
+
+    def _write_plain(self, frames: list[bytes]) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            data = b"".join(frames) if len(frames) > 1 else frames[0]
+            self.bytes_sent += len(data)
+            transport.write(data)
+
+    def flush(self) -> None:
+        if self.out:
+            self._write(self.out)
+            self.out.clear()
+        transport = self.transport
         if self.closing and transport is not None:
             transport.close()
 
     def send(self, stream: int, opcode: int, body: bytes) -> None:
         """Write a late reply (after injected latency) straight to the socket."""
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(encode_frame(self.version, stream, opcode, body))
+        self._write([self._frame(stream, opcode, body)])
 
     # requests
     def _request(self, stream: int, opcode: int, body: bytes, flags: int = 0) -> None:
@@ -165,6 +271,10 @@ class _Connection(asyncio.Protocol):
                 self._faulted(stream, opcode, body, outcome, flags)
                 return
         self.out.append(self._answer(stream, opcode, body, flags))
+        if self._segments_next is not None:
+            # Cassandra answers STARTUP in the old framing, then switches the connection
+            self.flush()
+            self.segments, self._segments_next = self._segments_next, None
 
     def _answer(self, stream: int, opcode: int, body: bytes, flags: int = 0) -> bytes:
         # the request's tracing flag; the reply carries the trace id and client warnings
@@ -173,17 +283,17 @@ class _Connection(asyncio.Protocol):
             reply_op, reply = self._dispatch(opcode, body)
         except ProtocolViolation as error:
             self.closing = True
-            return encode_frame(self.version, stream, Opcode.ERROR, error.encode_body())
+            return self._frame(stream, Opcode.ERROR, error.encode_body())
         except CQLError as error:
-            return encode_frame(self.version, stream, Opcode.ERROR, error.encode_body())
+            return self._frame(stream, Opcode.ERROR, error.encode_body())
         except Exception as exc:
             log.exception("internal error answering %s", OPCODE_NAMES.get(opcode, opcode))
             failure = ServerFailure(
                 f"internal error in the in-memory server: {type(exc).__name__}: {exc}"
             )
-            return encode_frame(self.version, stream, Opcode.ERROR, failure.encode_body())
+            return self._frame(stream, Opcode.ERROR, failure.encode_body())
         reply_flags, reply = self.session.response_envelope(reply, self.version)
-        return encode_frame(self.version, stream, reply_op, reply, reply_flags)
+        return self._frame(stream, reply_op, reply, reply_flags)
 
     def _fault_outcome(self, opcode: int, body: bytes) -> Outcome | None:
         try:
@@ -223,57 +333,77 @@ class _Connection(asyncio.Protocol):
 
         def reply() -> None:
             if rule is not None:
-                consistency = _consistency_of(opcode, body)
-                error = build_error(rule.error, consistency, rule.message)
+                consistency = _consistency_of(opcode, body, self.version)
+                error = build_error(
+                    rule.error, consistency, rule.message, self.version, self.server.node_address
+                )
                 self.send(stream, Opcode.ERROR, error.encode_body())
                 return
             frame = self._answer(stream, opcode, body, flags)
+            self._write([frame])
             transport = self.transport
-            if transport is not None and not transport.is_closing():
-                transport.write(frame)
-                if self.closing:
-                    transport.close()
+            if self.closing and transport is not None:
+                transport.close()
 
         if outcome.latency > 0:
             asyncio.get_running_loop().call_later(outcome.latency, reply)
         else:
             reply()
 
+    def _in_keyspace(self, keyspace: str | None, run: Callable[[SessionState], bytes]) -> bytes:
+        """v5's per-query keyspace: the statement runs there, the connection's USE stays.
+
+        The connection's own session runs it (its tracing and warnings belong to this
+        request), with the keyspace swapped in for the call; a USE inside it still counts.
+        """
+        session = self.session
+        if keyspace is None:
+            return run(session)
+        saved, session.keyspace = session.keyspace, keyspace
+        try:
+            return run(session)
+        finally:
+            if session.keyspace == keyspace:
+                session.keyspace = saved
+
     def _dispatch(self, opcode: int, body: bytes) -> tuple[int, bytes]:
         reader = BodyReader(body)
         engine = self.server._engine
+        if not self.started and opcode not in _BEFORE_STARTUP:
+            name = OPCODE_NAMES.get(opcode, f"0x{opcode:02X}")
+            raise ProtocolViolation(f"Unexpected message {name}, expecting STARTUP or OPTIONS")
         if opcode == Opcode.EXECUTE or opcode == Opcode.QUERY:
-            self._require_ready()
+            self._require_authenticated()
             if opcode == Opcode.EXECUTE:
                 statement_id = reader.short_bytes()
-                params = read_query_parameters(reader)
+                metadata_id = reader.short_bytes() if self.version >= 5 else None
+                params = read_query_parameters(reader, self.version)
+                params.result_metadata_id = metadata_id
                 return Opcode.RESULT, engine.execute(statement_id, params, self.session)
             text = reader.long_string()
-            params = read_query_parameters(reader)
-            return Opcode.RESULT, engine.query(text, params, self.session)
+            params = read_query_parameters(reader, self.version)
+            answer = self._in_keyspace(
+                params.keyspace, lambda session: engine.query(text, params, session)
+            )
+            return Opcode.RESULT, answer
         if opcode == Opcode.PREPARE:
-            self._require_ready()
-            return Opcode.RESULT, engine.prepare(reader.long_string(), self.session, self.version)
+            self._require_authenticated()
+            text = reader.long_string()
+            keyspace = None
+            if self.version >= 5 and reader.i32() & _PREPARE_KEYSPACE:
+                keyspace = reader.string()
+            answer = self._in_keyspace(
+                keyspace, lambda session: engine.prepare(text, session, self.version)
+            )
+            return Opcode.RESULT, answer
         if opcode == Opcode.BATCH:
-            self._require_ready()
+            self._require_authenticated()
             return Opcode.RESULT, self._batch(reader)
         if opcode == Opcode.OPTIONS:
-            return Opcode.SUPPORTED, _string_multimap(_SUPPORTED)
+            return Opcode.SUPPORTED, _string_multimap(self.server.supported_options())
         if opcode == Opcode.STARTUP:
-            options = reader.string_map()
-            if "CQL_VERSION" not in options:
-                raise ProtocolViolation("Missing value CQL_VERSION in STARTUP message")
-            if options.get("COMPRESSION"):
-                raise ProtocolViolation(f"Unknown compression algorithm: {options['COMPRESSION']}")
-            self.started = True
-            if self.authenticated:
-                return Opcode.READY, b""
-            return Opcode.AUTHENTICATE, string(_AUTHENTICATOR)
+            return self._startup(reader.string_map())
         if opcode == Opcode.AUTH_RESPONSE:
-            if not self.started:
-                raise ProtocolViolation(
-                    "Unexpected message AUTH_RESPONSE, expecting STARTUP or OPTIONS"
-                )
             token = reader.blob() or b""
             if self._credentials_ok(token):
                 self.authenticated = True
@@ -285,14 +415,28 @@ class _Connection(asyncio.Protocol):
             )
             raise BadCredentials(f"Provided username {user} and/or password are incorrect")
         if opcode == Opcode.REGISTER:
-            self._require_ready()
+            self._require_authenticated()
             self.events.update(reader.string_list())
             return Opcode.READY, b""
         raise ProtocolViolation(f"Unknown or unexpected opcode 0x{opcode:02X} in a request")
 
-    def _require_ready(self) -> None:
-        if not self.started:
-            raise ProtocolViolation("Unexpected message, expecting STARTUP or OPTIONS")
+    def _startup(self, options: dict[str, str]) -> tuple[int, bytes]:
+        if "CQL_VERSION" not in options:
+            raise ProtocolViolation("Missing value CQL_VERSION in STARTUP message")
+        if not self.started:  # a repeated STARTUP keeps the framing and compression chosen
+            requested = options.get("COMPRESSION")
+            self.compressor = frame_compressor(requested, self.version)
+            self.compression = requested.lower() if requested else None
+            if self.version >= 5:
+                self._segments_next = SegmentCodec(
+                    compressed=self.compression == "lz4", max_envelope=MAX_BODY_LENGTH
+                )
+        self.started = True
+        if self.authenticated:
+            return Opcode.READY, b""
+        return Opcode.AUTHENTICATE, string(_AUTHENTICATOR)
+
+    def _require_authenticated(self) -> None:
         if not self.authenticated:
             raise ProtocolViolation(
                 "Unexpected message before authentication completed, expecting AUTH_RESPONSE"
@@ -328,23 +472,39 @@ class _Connection(asyncio.Protocol):
             values = [reader.value() for _ in range(reader.u16())]
             members.append((target, values))
         reader.u16()  # consistency: every level is trivially met by a single node
-        flags = reader.u8()
+        flags = reader.u8() if self.version < 5 else reader.i32()
         if flags & 0x10:
             reader.u16()
         if flags & 0x20:
             reader.i64()
+        keyspace = None
+        if self.version >= 5:
+            if flags & _BATCH_KEYSPACE:
+                keyspace = reader.string()
+            if flags & _BATCH_NOW_IN_SECONDS:
+                reader.i32()
         batch_kind = ("LOGGED", "UNLOGGED", "COUNTER")[batch_type]
-        return self.server._engine.batch(members, self.session, batch_kind)
+        engine = self.server._engine
+        return self._in_keyspace(
+            keyspace, lambda session: engine.batch(members, session, batch_kind)
+        )
 
     def push_event(self, body: bytes) -> None:
         transport = self.transport
         if transport is not None and not transport.is_closing() and "SCHEMA_CHANGE" in self.events:
-            transport.write(
-                encode_frame(self.version, -1, Opcode.EVENT, string("SCHEMA_CHANGE") + body)
-            )
+            self._write([self._frame(-1, Opcode.EVENT, string("SCHEMA_CHANGE") + body)])
+
+    def info(self) -> ConnectionInfo:
+        return ConnectionInfo(
+            self.version,
+            self.compression,
+            self.segments is not None,
+            self.bytes_received,
+            self.bytes_sent,
+        )
 
 
-def _consistency_of(opcode: int, body: bytes) -> int:
+def _consistency_of(opcode: int, body: bytes, version: int) -> int:
     """The consistency level a request asked for (reported back in injected errors)."""
     try:
         reader = BodyReader(body)
@@ -353,6 +513,8 @@ def _consistency_of(opcode: int, body: bytes) -> int:
             return reader.u16()
         if opcode == Opcode.EXECUTE:
             reader.short_bytes()
+            if version >= 5:
+                reader.short_bytes()
             return reader.u16()
     except CQLError:
         pass
@@ -375,9 +537,19 @@ class CQLServer:
         username: str | None = None,
         password: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        protocol_versions: Iterable[int] = SUPPORTED_VERSIONS,
     ) -> None:
         if (username is None) != (password is None):
             raise ValueError("username and password must be given together")
+        versions = tuple(sorted(set(protocol_versions)))
+        unknown = [v for v in versions if v not in SUPPORTED_VERSIONS]
+        if not versions or unknown:
+            raise ValueError(
+                f"protocol_versions must be a non-empty subset of {SUPPORTED_VERSIONS}, "
+                f"got {tuple(protocol_versions)!r}"
+            )
+        #: the native protocol versions this node accepts (Cassandra 4.1: 3, 4 and 5)
+        self.protocol_versions = versions
         self.host = host
         self.port = port
         self.username = username
@@ -400,6 +572,28 @@ class CQLServer:
     @property
     def contact_point(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def node_address(self) -> str:
+        """The address the node advertises (system.local, failure reason maps)."""
+        return self._engine.system.address
+
+    def supported_options(self) -> dict[str, list[str]]:
+        """The SUPPORTED message: what OPTIONS is answered with."""
+        return {
+            "CQL_VERSION": [CQL_VERSION],
+            "COMPRESSION": available_compressions(),
+            "PROTOCOL_VERSIONS": version_list(self.protocol_versions),
+        }
+
+    def connections(self) -> list[ConnectionInfo]:
+        """What each open client connection negotiated, and the bytes it moved so far."""
+        for _ in range(100):
+            try:  # the loop thread may add or drop a connection while we copy
+                return [connection.info() for connection in list(self._connections)]
+            except RuntimeError:
+                continue
+        return []
 
     @property
     def requests(self) -> dict[str, int]:

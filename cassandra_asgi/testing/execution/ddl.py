@@ -99,7 +99,7 @@ def _table_of(store: Store, ks_name: str, name: str) -> tuple[Keyspace, Table]:
     keyspace = _writable(store, ks_name, f"Keyspace {ks_name} does not exist")
     table = keyspace.tables.get(name)
     if table is None:
-        raise Invalid(f"unconfigured table {name}")
+        raise Invalid(f"table {name} does not exist")
     return keyspace, table
 
 
@@ -161,7 +161,7 @@ def _drop_keyspace(store: Store, stmt: cql.DropKeyspace) -> SchemaChange | None:
     if keyspace is None:
         if stmt.if_exists:
             return None
-        raise Invalid(f"Cannot drop non existing keyspace '{stmt.name}'.")
+        raise Invalid(f"Keyspace '{stmt.name}' doesn't exist")
     if keyspace.read_only:
         raise Unauthorized(f"{stmt.name} keyspace is not user-modifiable")
     del store.keyspaces[stmt.name]
@@ -173,7 +173,7 @@ def _drop_keyspace(store: Store, stmt: cql.DropKeyspace) -> SchemaChange | None:
 
 def _create_table(store: Store, stmt: cql.CreateTable, current: str | None) -> SchemaChange | None:
     ks_name = named_keyspace(stmt.keyspace or current)
-    keyspace = _writable(store, ks_name, f"Keyspace {ks_name} doesn't exist")
+    keyspace = _writable(store, ks_name, f"Keyspace '{ks_name}' doesn't exist")
     if not _NAME_RE.match(stmt.name):
         raise Invalid(
             "Table name must not be empty, more than 48 characters long, or "
@@ -208,13 +208,13 @@ def _drop_table(store: Store, stmt: cql.DropTable, current: str | None) -> Schem
     if keyspace is None:
         if stmt.if_exists:
             return None
-        raise Invalid(f"Keyspace {ks_name} does not exist")
+        raise Invalid(f"Keyspace '{ks_name}' doesn't exist")
     if keyspace.read_only:
         raise Unauthorized(f"{ks_name} keyspace is not user-modifiable")
     if stmt.name not in keyspace.tables:
         if stmt.if_exists:
             return None
-        raise Invalid(f"Cannot drop non existing table '{stmt.name}' in keyspace '{ks_name}'.")
+        raise Invalid(f"Table '{ks_name}.{stmt.name}' doesn't exist")
     del keyspace.tables[stmt.name]
     return SchemaChange("DROPPED", "TABLE", ks_name, stmt.name, (ks_name, stmt.name))
 

@@ -17,8 +17,10 @@ from ..errors import Invalid, Unauthorized, Unprepared
 from ..language import cql
 from ..wire.frames import QueryParameters, Unset
 from ..wire.results import (
+    EMPTY_METADATA_ID,
     VOID,
     RowsMetadata,
+    mark_metadata_changed,
     prepared_body,
     response_envelope,
     schema_change_body,
@@ -78,6 +80,8 @@ class _Prepared:
     statement: cql.Statement
     plan: Plan | _BatchPlan | None
     epoch: int
+    #: the result metadata id the PREPARED answer carried
+    result_id: bytes = EMPTY_METADATA_ID
 
 
 class _BatchPlan:
@@ -136,6 +140,8 @@ class Engine:
         if isinstance(stmt, cql.Select | cql.Insert | cql.Update | cql.Delete | cql.Batch):
             plan = self._cached_plan(text, stmt, session.keyspace)
         entry = _Prepared(text, session.keyspace, stmt, plan, self.store.schema_epoch)
+        if plan is not None and plan.result is not None:
+            entry.result_id = plan.result.metadata_id
         self.prepared[statement_id] = entry
         if plan is None:
             return prepared_body(statement_id, [], [], None, protocol_version)
@@ -164,20 +170,43 @@ class Engine:
                 raise Invalid(
                     f"There were {marker_count} markers(?) in CQL but {len(values)} bound variables"
                 )
+            changed = self._stale_metadata(entry, plan, params)
             if trace is None and isinstance(plan, Plan) and plan.quick and params.consistency:
                 # the common case, run directly (consistency ANY, 0, has checks in _run)
-                return plan.run(
+                body = plan.run(
                     values,
                     params.page_size,
                     params.paging_state,
                     params.skip_metadata,
                     params.timestamp,
                 )
-            body = self._run(plan, values, params, session, trace)
+            else:
+                body = self._run(plan, values, params, session, trace)
+            if changed is not None:
+                body = mark_metadata_changed(body, changed)
         if trace is not None:
             request = "Execute CQL3 prepared query"
             self._finish_trace(trace, session, "EXECUTE", request, entry.text, params)
         return body
+
+    @staticmethod
+    def _stale_metadata(
+        entry: _Prepared, plan: Plan | _BatchPlan, params: QueryParameters
+    ) -> RowsMetadata | None:
+        """Like Cassandra: skip the metadata only while the client's copy is still right.
+
+        A v5 client names its copy (result_metadata_id) and a stale one is answered with the
+        full metadata, the Metadata_changed flag and the new id (returned here); a v4 client
+        relies on what PREPARE answered, and gets the full metadata once it changed.
+        """
+        result = plan.result
+        if result is None or (not params.skip_metadata and params.result_metadata_id is None):
+            return None
+        known = params.result_metadata_id or entry.result_id
+        if known == result.metadata_id:
+            return None
+        params.skip_metadata = False
+        return result if params.result_metadata_id is not None else None
 
     def statement_text(self, statement_id: bytes) -> str | None:
         entry = self.prepared.get(statement_id)
@@ -293,10 +322,10 @@ class Engine:
         keyspace = named_keyspace(keyspace)
         ks = self.store.keyspaces.get(keyspace)
         if ks is None:
-            raise Invalid(f"Keyspace {keyspace} does not exist")
+            raise Invalid(f"keyspace {keyspace} does not exist")
         table = ks.tables.get(name)
         if table is None:
-            raise Invalid(f"unconfigured table {name}")
+            raise Invalid(f"table {name} does not exist")
         return table
 
     def _run(

@@ -1,8 +1,10 @@
-"""The ``system`` and ``system_schema`` keyspaces that the driver reads to learn the cluster.
+"""The ``system``, ``system_schema`` and ``system_virtual_schema`` keyspaces the driver reads.
 
 They are ordinary read-only tables in the store, refilled after every schema change, so the
 driver's own queries (with their WHERE clauses) go through the normal SELECT path. The node
-claims Cassandra 3.11 so the driver uses its ``system_schema`` parser (SchemaParserV3).
+claims Cassandra 4.1, with 4.1's columns, so the driver reads it with the parser it uses in
+production (SchemaParserV4, which also reads the virtual tables). The node's identity
+(address, host id, data center, rack, tokens) lives in one ``NodeIdentity``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import decimal
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from ..errors import ConfigurationProblem, Invalid, SyntaxProblem
@@ -32,7 +35,10 @@ from ..language.types import (
 from .store import Column, Keyspace, Row, Store, Table
 
 __all__ = [
+    "CQL_VERSION",
+    "NATIVE_PROTOCOL_VERSION",
     "RELEASE_VERSION",
+    "NodeIdentity",
     "SystemTables",
     "Trace",
     "build_table",
@@ -42,22 +48,47 @@ __all__ = [
     "table_option",
 ]
 
-RELEASE_VERSION = "3.11.16"
-CQL_VERSION = "3.4.4"
+RELEASE_VERSION = "4.1.7"
+CQL_VERSION = "3.4.6"
+#: what system.local reports: the version Cassandra 4.1 prefers (ProtocolVersion.CURRENT)
+NATIVE_PROTOCOL_VERSION = "5"
 PARTITIONER = "org.apache.cassandra.dht.Murmur3Partitioner"
 DATA_CENTER = "datacenter1"
 RACK = "rack1"
 CLUSTER_NAME = "cassandra-asgi in-memory"
+STORAGE_PORT = 7000
+NATIVE_PORT = 9042
 _LOCAL_STRATEGY = {"class": "org.apache.cassandra.locator.LocalStrategy"}
 _NUM_TOKENS = 8
+#: keyspaces served but, like Cassandra's virtual keyspaces, absent from system_schema
+VIRTUAL_KEYSPACES = ("system_virtual_schema",)
+
+
+def _even_tokens(count: int) -> list[str]:
+    step = 2**64 // count
+    return [str(-(2**63) + step * i + step // 2) for i in range(count)]
+
+
+@dataclass(slots=True)
+class NodeIdentity:
+    """Who the node is: one place, so that a cluster of several nodes can give each its own."""
+
+    address: str
+    host_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    data_center: str = DATA_CENTER
+    rack: str = RACK
+    tokens: list[str] = field(default_factory=lambda: _even_tokens(_NUM_TOKENS))
+    native_port: int = NATIVE_PORT
+
 
 _SYSTEM_TABLES = {
     "system": [
         """CREATE TABLE local (key text PRIMARY KEY, bootstrapped text, broadcast_address inet,
-           cluster_name text, cql_version text, data_center text, gossip_generation int,
-           host_id uuid, listen_address inet, native_protocol_version text, partitioner text,
-           rack text, release_version text, rpc_address inet, schema_version uuid,
-           thrift_version text, tokens set<text>, truncated_at map<uuid, blob>)""",
+           broadcast_port int, cluster_name text, cql_version text, data_center text,
+           gossip_generation int, host_id uuid, listen_address inet, listen_port int,
+           native_protocol_version text, partitioner text, rack text, release_version text,
+           rpc_address inet, rpc_port int, schema_version uuid, tokens set<text>,
+           truncated_at map<uuid, blob>)""",
         """CREATE TABLE peers (peer inet PRIMARY KEY, data_center text, host_id uuid,
            preferred_ip inet, rack text, release_version text, rpc_address inet,
            schema_version uuid, tokens set<text>)""",
@@ -70,13 +101,14 @@ _SYSTEM_TABLES = {
         """CREATE TABLE keyspaces (keyspace_name text PRIMARY KEY, durable_writes boolean,
            replication frozen<map<text, text>>)""",
         """CREATE TABLE tables (keyspace_name text, table_name text,
-           bloom_filter_fp_chance double, caching frozen<map<text, text>>, cdc boolean,
-           comment text, compaction frozen<map<text, text>>, compression frozen<map<text, text>>,
-           crc_check_chance double, dclocal_read_repair_chance double,
-           default_time_to_live int, extensions frozen<map<text, blob>>, flags frozen<set<text>>,
-           gc_grace_seconds int, id uuid, max_index_interval int,
-           memtable_flush_period_in_ms int, min_index_interval int, read_repair_chance double,
-           speculative_retry text, PRIMARY KEY (keyspace_name, table_name))""",
+           additional_write_policy text, bloom_filter_fp_chance double,
+           caching frozen<map<text, text>>, cdc boolean, comment text,
+           compaction frozen<map<text, text>>, compression frozen<map<text, text>>,
+           crc_check_chance double, default_time_to_live int,
+           extensions frozen<map<text, blob>>, flags frozen<set<text>>, gc_grace_seconds int,
+           id uuid, max_index_interval int, memtable text, memtable_flush_period_in_ms int,
+           min_index_interval int, read_repair text, speculative_retry text,
+           PRIMARY KEY (keyspace_name, table_name))""",
         """CREATE TABLE columns (keyspace_name text, table_name text, column_name text,
            clustering_order text, column_name_bytes blob, kind text, position int, type text,
            PRIMARY KEY (keyspace_name, table_name, column_name))""",
@@ -110,6 +142,19 @@ _SYSTEM_TABLES = {
         """CREATE TABLE events (session_id uuid, event_id timeuuid, activity text, source inet,
            source_elapsed int, thread text, PRIMARY KEY ((session_id), event_id))""",
     ],
+    "system_virtual_schema": [
+        """CREATE TABLE keyspaces (keyspace_name text PRIMARY KEY)""",
+        """CREATE TABLE tables (keyspace_name text, table_name text, comment text,
+           PRIMARY KEY (keyspace_name, table_name))""",
+        """CREATE TABLE columns (keyspace_name text, table_name text, column_name text,
+           clustering_order text, column_name_bytes blob, kind text, position int, type text,
+           PRIMARY KEY (keyspace_name, table_name, column_name))""",
+    ],
+}
+_VIRTUAL_TABLE_COMMENTS = {
+    "keyspaces": "virtual keyspace definitions",
+    "tables": "virtual table definitions",
+    "columns": "virtual column definitions",
 }
 _WRITABLE_DATA = ("system_traces",)
 _KEYSPACE_REPLICATION = {
@@ -120,6 +165,7 @@ _KEYSPACE_REPLICATION = {
 }
 
 _TABLE_DEFAULTS: dict[str, Any] = {
+    "additional_write_policy": "99p",
     "bloom_filter_fp_chance": 0.01,
     "caching": {"keys": "ALL", "rows_per_partition": "NONE"},
     "cdc": False,
@@ -134,7 +180,6 @@ _TABLE_DEFAULTS: dict[str, Any] = {
         "class": "org.apache.cassandra.io.compress.LZ4Compressor",
     },
     "crc_check_chance": 1.0,
-    "dclocal_read_repair_chance": 0.1,
     "default_time_to_live": 0,
     "extensions": {},
     "flags": ["compound"],
@@ -142,8 +187,8 @@ _TABLE_DEFAULTS: dict[str, Any] = {
     "max_index_interval": 2048,
     "memtable_flush_period_in_ms": 0,
     "min_index_interval": 128,
-    "read_repair_chance": 0.0,
-    "speculative_retry": "99PERCENTILE",
+    "read_repair": "BLOCKING",
+    "speculative_retry": "99p",
 }
 
 
@@ -353,11 +398,8 @@ class SystemTables:
 
     def __init__(self, store: Store, address: str) -> None:
         self.store = store
-        self.address = address
-        self.host_id = uuid.uuid4()
+        self.node = NodeIdentity(address)
         self.schema_version = uuid.uuid4()
-        step = 2**64 // _NUM_TOKENS
-        self.tokens = [str(-(2**63) + step * i + step // 2) for i in range(_NUM_TOKENS)]
         for ks_name, definitions in _SYSTEM_TABLES.items():
             replication = _KEYSPACE_REPLICATION.get(ks_name, _LOCAL_STRATEGY)
             keyspace = Keyspace(ks_name, dict(replication), True, read_only=True)
@@ -371,6 +413,10 @@ class SystemTables:
                 keyspace.tables[stmt.name] = build_table(ks_name, stmt, read_only=not writable)
         self.refresh()
 
+    @property
+    def address(self) -> str:
+        return self.node.address
+
     def schema_changed(self) -> None:
         self.schema_version = uuid.uuid4()
         self.store.schema_epoch += 1
@@ -380,30 +426,36 @@ class SystemTables:
         store = self.store
         for table in store.keyspaces["system_schema"].tables.values():
             table.truncate()
+        for table in store.keyspaces["system_virtual_schema"].tables.values():
+            table.truncate()
         local = self._table("system", "local")
         local.truncate()
+        node = self.node
         _put(
             local,
             {
                 "key": "local",
                 "bootstrapped": "COMPLETED",
-                "broadcast_address": self.address,
+                "broadcast_address": node.address,
+                "broadcast_port": STORAGE_PORT,
                 "cluster_name": CLUSTER_NAME,
                 "cql_version": CQL_VERSION,
-                "data_center": DATA_CENTER,
+                "data_center": node.data_center,
                 "gossip_generation": 1,
-                "host_id": self.host_id,
-                "listen_address": self.address,
-                "native_protocol_version": "4",
+                "host_id": node.host_id,
+                "listen_address": node.address,
+                "listen_port": STORAGE_PORT,
+                "native_protocol_version": NATIVE_PROTOCOL_VERSION,
                 "partitioner": PARTITIONER,
-                "rack": RACK,
+                "rack": node.rack,
                 "release_version": RELEASE_VERSION,
-                "rpc_address": self.address,
+                "rpc_address": node.address,
+                "rpc_port": node.native_port,
                 "schema_version": self.schema_version,
-                "thrift_version": "20.1.0",
-                "tokens": self.tokens,
+                "tokens": node.tokens,
             },
         )
+        self._describe_virtual(store.keyspaces["system_virtual_schema"])
         keyspaces = self._table("system_schema", "keyspaces")
         tables = self._table("system_schema", "tables")
         columns = self._table("system_schema", "columns")
@@ -411,6 +463,8 @@ class SystemTables:
         indexes = self._table("system_schema", "indexes")
         dropped = self._table("system_schema", "dropped_columns")
         for keyspace in store.keyspaces.values():
+            if keyspace.name in VIRTUAL_KEYSPACES:
+                continue
             _put(
                 keyspaces,
                 {
@@ -466,23 +520,20 @@ class SystemTables:
                             "type": dropped_type,
                         },
                     )
-                for column in table.columns.values():
-                    order = "none"
-                    if column.kind == "clustering":
-                        order = "desc" if column.descending else "asc"
-                    _put(
-                        columns,
-                        {
-                            "keyspace_name": keyspace.name,
-                            "table_name": table.name,
-                            "column_name": column.name,
-                            "clustering_order": order,
-                            "column_name_bytes": column.name.encode("utf-8"),
-                            "kind": column.kind,
-                            "position": column.position,
-                            "type": column.type_text,
-                        },
-                    )
+                _describe_columns(columns, keyspace.name, table)
+
+    def _describe_virtual(self, keyspace: Keyspace) -> None:
+        """A virtual keyspace's rows, in system_virtual_schema (never in system_schema)."""
+        _put(self._table("system_virtual_schema", "keyspaces"), {"keyspace_name": keyspace.name})
+        tables = self._table("system_virtual_schema", "tables")
+        columns = self._table("system_virtual_schema", "columns")
+        for table in keyspace.tables.values():
+            comment = _VIRTUAL_TABLE_COMMENTS.get(table.name, "")
+            _put(
+                tables,
+                {"keyspace_name": keyspace.name, "table_name": table.name, "comment": comment},
+            )
+            _describe_columns(columns, keyspace.name, table)
 
     def record_trace(
         self, trace: Trace, client: str, command: str, request: str, parameters: dict[str, str]
@@ -520,6 +571,26 @@ class SystemTables:
         table = self.store.table(keyspace, name)
         assert table is not None
         return table
+
+
+def _describe_columns(columns: Table, keyspace: str, table: Table) -> None:
+    for column in table.columns.values():
+        order = "none"
+        if column.kind == "clustering":
+            order = "desc" if column.descending else "asc"
+        _put(
+            columns,
+            {
+                "keyspace_name": keyspace,
+                "table_name": table.name,
+                "column_name": column.name,
+                "clustering_order": order,
+                "column_name_bytes": column.name.encode("utf-8"),
+                "kind": column.kind,
+                "position": column.position,
+                "type": column.type_text,
+            },
+        )
 
 
 def _put(table: Table, values: dict[str, Any]) -> None:

@@ -434,7 +434,8 @@ class Parser:
         token = self.tok
         shown = token.text if token.kind != "end" else "<EOF>"
         return SyntaxProblem(
-            f"{_where(self.text, token.pos)} mismatched input '{shown}' expecting {expecting}"
+            f"{_where(self.text, token.pos)} mismatched input '{shown}' expecting "
+            + (f"K_{expecting}" if expecting.isalpha() and expecting.isupper() else expecting)
         )
 
     def at_word(self, *words: str) -> bool:

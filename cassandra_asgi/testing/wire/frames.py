@@ -6,12 +6,14 @@ Only the wire format lives here; what a request *means* is decided in ``executio
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import ProtocolViolation
 from .notations import _INT, _LONG, _SHORT
 
 __all__ = [
+    "COMPRESSED_FLAG",
     "HEADER",
     "MAX_BODY_LENGTH",
     "OPCODE_NAMES",
@@ -22,15 +24,19 @@ __all__ = [
     "Opcode",
     "QueryParameters",
     "Unset",
+    "encode_compressed_frame",
     "encode_frame",
     "read_query_parameters",
 ]
 
 #: version, flags, stream, opcode, body length (v3+ header; v1/v2 are not served)
 HEADER = struct.Struct(">BBhBi")
-SUPPORTED_VERSIONS = (3, 4)
+#: the v1/v2 header (one-byte stream), only to answer such a client in its own version
+LEGACY_HEADER = struct.Struct(">BBbBi")
+SUPPORTED_VERSIONS = (3, 4, 5)
 MAX_BODY_LENGTH = 256 * 1024 * 1024
 RESPONSE_FLAG = 0x80
+COMPRESSED_FLAG = 0x01
 
 
 class Opcode:
@@ -56,7 +62,29 @@ OPCODE_NAMES = {value: name for name, value in vars(Opcode).items() if not name.
 
 
 def encode_frame(version: int, stream: int, opcode: int, body: bytes, flags: int = 0) -> bytes:
+    if version < 3:
+        return LEGACY_HEADER.pack(version | RESPONSE_FLAG, 0, 0, opcode, len(body)) + body
     return HEADER.pack(version | RESPONSE_FLAG, flags, stream, opcode, len(body)) + body
+
+
+def encode_compressed_frame(
+    version: int,
+    stream: int,
+    opcode: int,
+    body: bytes,
+    compress: Callable[[bytes], bytes],
+    flags: int = 0,
+) -> bytes:
+    """A v3/v4 frame whose body is compressed (empty bodies are sent as they are)."""
+    if not body:
+        return HEADER.pack(version | RESPONSE_FLAG, flags, stream, opcode, 0)
+    data = compress(body)
+    flags |= COMPRESSED_FLAG
+    return HEADER.pack(version | RESPONSE_FLAG, flags, stream, opcode, len(data)) + data
+
+
+def _truncated() -> ProtocolViolation:
+    return ProtocolViolation("message body is truncated or has an invalid length field")
 
 
 class BodyReader:
@@ -71,21 +99,35 @@ class BodyReader:
     def _take(self, size: int) -> bytes:
         end = self.pos + size
         if size < 0 or end > len(self.data):
-            raise ProtocolViolation("message body is truncated or has an invalid length field")
+            raise _truncated()
         chunk = self.data[self.pos : end]
         self.pos = end
         return chunk
 
+    # The fixed-size reads below skip _take's intermediate slice: they run several times for
+    # every request, and unpack_from reads in place (raising struct.error on an overrun).
+
     def u8(self) -> int:
-        value: int = self._take(1)[0]
-        return value
+        pos = self.pos
+        if pos >= len(self.data):
+            raise _truncated()
+        self.pos = pos + 1
+        return self.data[pos]
 
     def u16(self) -> int:
-        value: int = _SHORT.unpack(self._take(2))[0]
+        try:
+            value: int = _SHORT.unpack_from(self.data, self.pos)[0]
+        except struct.error:
+            raise _truncated() from None
+        self.pos += 2
         return value
 
     def i32(self) -> int:
-        value: int = _INT.unpack(self._take(4))[0]
+        try:
+            value: int = _INT.unpack_from(self.data, self.pos)[0]
+        except struct.error:
+            raise _truncated() from None
+        self.pos += 4
         return value
 
     def i64(self) -> int:
@@ -157,11 +199,18 @@ class QueryParameters:
     paging_state: bytes | None = None
     serial_consistency: int | None = None
     timestamp: int | None = None
+    #: v5: the keyspace the statement runs in instead of the connection's
+    keyspace: str | None = None
+    #: v5: "now" for TTL evaluation, in seconds since the epoch
+    now_in_seconds: int | None = None
+    #: v5 EXECUTE: the id of the result metadata the client holds
+    result_metadata_id: bytes | None = None
 
 
-def read_query_parameters(reader: BodyReader) -> QueryParameters:
+def read_query_parameters(reader: BodyReader, version: int = 4) -> QueryParameters:
+    """``<consistency><flags>...``: flags are a [byte] up to v4 and an [int] from v5 on."""
     params = QueryParameters(consistency=reader.u16())
-    flags = reader.u8()
+    flags = reader.u8() if version < 5 else reader.i32()
     if flags & 0x01:
         count = reader.u16()
         if flags & 0x40:
@@ -183,4 +232,9 @@ def read_query_parameters(reader: BodyReader) -> QueryParameters:
         params.serial_consistency = reader.u16()
     if flags & 0x20:
         params.timestamp = reader.i64()
+    if flags & 0x180 and version >= 5:
+        if flags & 0x80:
+            params.keyspace = reader.string()
+        if flags & 0x100:
+            params.now_in_seconds = reader.i32()
     return params

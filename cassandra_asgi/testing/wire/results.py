@@ -6,6 +6,7 @@ metadata of a prepared statement never changes while its schema epoch stands.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -14,9 +15,11 @@ from ..language.types import CQLType, encode_type_option
 from .notations import string, string_list, value_bytes
 
 __all__ = [
+    "EMPTY_METADATA_ID",
     "VOID",
     "ColumnSpec",
     "RowsMetadata",
+    "mark_metadata_changed",
     "prepared_body",
     "response_envelope",
     "rows_body",
@@ -34,8 +37,11 @@ _KIND_SCHEMA_CHANGE = 5
 _GLOBAL_TABLES_SPEC = 0x0001
 _HAS_MORE_PAGES = 0x0002
 _NO_METADATA = 0x0004
+_METADATA_CHANGED = 0x0008
 
 VOID = _INT.pack(_KIND_VOID)
+#: the result metadata id of a statement without rows (Cassandra hashes no columns at all)
+EMPTY_METADATA_ID = hashlib.md5(b"").digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +68,25 @@ def _specs(columns: Sequence[ColumnSpec]) -> tuple[int, bytes]:
 class RowsMetadata:
     """Pre-encoded rows metadata: full, and the no-metadata form for skip_metadata requests."""
 
-    __slots__ = ("columns", "count", "flags", "full", "head_full", "head_skip", "specs")
+    __slots__ = (
+        "columns",
+        "count",
+        "flags",
+        "full",
+        "head_full",
+        "head_skip",
+        "metadata_id",
+        "specs",
+    )
 
     def __init__(self, columns: Sequence[ColumnSpec]) -> None:
         self.columns = tuple(columns)
         self.count = len(columns)
         self.flags, self.specs = _specs(columns)
         self.full = _INT.pack(self.flags) + _INT.pack(self.count) + self.specs
+        #: v5's result metadata id: a digest of the column specs, so any change to the
+        #: columns (an ALTER TABLE, a re-planned ``SELECT *``) gives a new id
+        self.metadata_id = hashlib.md5(self.full).digest()
         self.head_full = _INT.pack(_KIND_ROWS) + self.full
         self.head_skip = _INT.pack(_KIND_ROWS) + _INT.pack(_NO_METADATA) + _INT.pack(self.count)
 
@@ -103,6 +121,22 @@ def rows_body(
     return b"".join(parts)
 
 
+def mark_metadata_changed(body: bytes, metadata: RowsMetadata) -> bytes:
+    """A rows body sent with full metadata, re-flagged as v5's "metadata changed" answer.
+
+    The client's result metadata id was stale: the flag and the new id (after the paging
+    state) tell it to replace its cached metadata, as Cassandra does after an ALTER TABLE.
+    """
+    flags = _INT.unpack_from(body, 4)[0]
+    position = 12
+    if flags & _HAS_MORE_PAGES:
+        position += 4 + max(_INT.unpack_from(body, 12)[0], 0)
+    new_id = _SHORT.pack(len(metadata.metadata_id)) + metadata.metadata_id
+    return b"".join(
+        (body[:4], _INT.pack(flags | _METADATA_CHANGED), body[8:position], new_id, body[position:])
+    )
+
+
 def prepared_body(
     statement_id: bytes,
     bind_columns: Sequence[ColumnSpec],
@@ -112,6 +146,9 @@ def prepared_body(
 ) -> bytes:
     flags, specs = _specs(bind_columns)
     out = _INT.pack(_KIND_PREPARED) + _SHORT.pack(len(statement_id)) + statement_id
+    if protocol_version >= 5:
+        metadata_id = result.metadata_id if result is not None else EMPTY_METADATA_ID
+        out += _SHORT.pack(len(metadata_id)) + metadata_id
     out += _INT.pack(flags) + _INT.pack(len(bind_columns))
     if protocol_version >= 4:
         indexes = list(pk_indexes)
