@@ -1,0 +1,93 @@
+"""Shared pieces of the multi-node suite: session configs for a cluster, bounded waits, data.
+
+Sessions here go through the public API (``connect``, ``CassandraConfig``) with the driver
+options a test needs to see cluster changes promptly: a short constant reconnection policy and
+no random delay before the driver acts on UP / NEW_NODE events (its defaults wait up to 2 s and
+10 s to spread a fleet of clients). Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cassandra import ConsistencyLevel
+from cassandra.policies import ConstantReconnectionPolicy
+from cassandra.query import SimpleStatement
+
+from cassandra_asgi import AsyncSession, CassandraConfig
+from cassandra_asgi.testing import CQLCluster
+from cassandra_asgi.testing.cluster.cluster import Node
+
+#: Added to a configured timeout before a test calls something "hung" (a busy 2-core machine).
+MARGIN = 5.0
+
+
+def cluster_config(cluster: CQLCluster, **overrides: Any) -> CassandraConfig:
+    """A config for ``cluster`` that notices node changes quickly (``overrides`` win)."""
+    options: dict[str, Any] = {
+        "contact_points": cluster.contact_points,
+        "port": cluster.port,
+        "reconnection_policy": ConstantReconnectionPolicy(0.2, max_attempts=None),
+        "status_event_refresh_window": 0,
+        "topology_event_refresh_window": 0,
+        "request_timeout": 5.0,
+    }
+    options.update(overrides)
+    return CassandraConfig(**options)
+
+
+async def eventually(condition: Callable[[], bool], *, within: float) -> bool:
+    """Poll ``condition`` on the loop until it holds or ``within`` seconds pass."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+def driver_host(session: AsyncSession, node: Node) -> Any:
+    """The driver's ``Host`` for ``node`` (None before the driver has learnt of it)."""
+    for host in session.cluster.metadata.all_hosts():
+        if host.address == node.address:
+            return host
+    return None
+
+
+def host_is_up(session: AsyncSession, node: Node) -> bool | None:
+    host = driver_host(session, node)
+    return None if host is None else host.is_up
+
+
+async def create_keyspace(session: AsyncSession, name: str, replication: str) -> None:
+    """``replication``: the map's CQL text, e.g. ``'dc1': 3, 'dc2': 2``."""
+    strategy = (
+        "SimpleStrategy" if "replication_factor" in replication else "NetworkTopologyStrategy"
+    )
+    await session.execute(
+        f"CREATE KEYSPACE {name} WITH replication = {{'class': '{strategy}', {replication}}}"
+    )
+    await session.execute(f"CREATE TABLE {name}.kv (k int PRIMARY KEY, v int)")
+
+
+def statement(query: str, level: int, **options: Any) -> SimpleStatement:
+    return SimpleStatement(query, consistency_level=level, **options)
+
+
+def owners(cluster: CQLCluster, session: AsyncSession, keyspace: str, key: int) -> list[str]:
+    """Addresses of the replicas of ``key`` in ``keyspace``.kv, as the driver's token map has
+    them (the token map is what token-aware routing follows)."""
+    from cassandra.cqltypes import Int32Type
+
+    routing_key = Int32Type.serialize(key, 4)
+    replicas = session.cluster.metadata.get_replicas(keyspace, routing_key)
+    return [host.address for host in replicas]
+
+
+ONE = ConsistencyLevel.ONE
+QUORUM = ConsistencyLevel.QUORUM
+LOCAL_ONE = ConsistencyLevel.LOCAL_ONE
+LOCAL_QUORUM = ConsistencyLevel.LOCAL_QUORUM
