@@ -1,7 +1,9 @@
 """Shared pieces of the multi-node suite: session configs for a cluster, bounded waits, data.
 
 Sessions here go through the public API (``connect``, ``CassandraConfig``) with the driver
-options a test needs to see cluster changes promptly: a short constant reconnection policy and
+options a test needs to see cluster changes promptly: a short constant reconnection policy, a
+heartbeat every second (the driver notices an idle connection to a dead node only through it,
+and events reach it only through its control connection, which may be the one that died), and
 no random delay before the driver acts on UP / NEW_NODE events (its defaults wait up to 2 s and
 10 s to spread a fleet of clients). Every wait is bounded.
 """
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cassandra import ConsistencyLevel
+from cassandra.cqltypes import Int32Type
 from cassandra.policies import ConstantReconnectionPolicy
 from cassandra.query import SimpleStatement
 
@@ -26,11 +29,21 @@ MARGIN = 5.0
 
 
 def cluster_config(cluster: CQLCluster, **overrides: Any) -> CassandraConfig:
-    """A config for ``cluster`` that notices node changes quickly (``overrides`` win)."""
+    """A config for ``cluster`` that notices node changes quickly (``overrides`` win).
+
+    With ``local_dc`` the contact points are that data centre's nodes, as they should be in
+    production: the driver opens its control connection to any contact point, before it
+    knows which data centre each is in.
+    """
+    local_dc = overrides.get("local_dc")
+    points = [n.contact_point for n in cluster.nodes if local_dc is None or n.dc == local_dc]
     options: dict[str, Any] = {
-        "contact_points": cluster.contact_points,
+        "contact_points": points,
         "port": cluster.port,
         "reconnection_policy": ConstantReconnectionPolicy(0.2, max_attempts=None),
+        # an idle connection to a node that died is noticed by the heartbeat only
+        "idle_heartbeat_interval": 1,
+        "idle_heartbeat_timeout": 2,
         "status_event_refresh_window": 0,
         "topology_event_refresh_window": 0,
         "request_timeout": 5.0,
@@ -77,13 +90,16 @@ def statement(query: str, level: int, **options: Any) -> SimpleStatement:
     return SimpleStatement(query, consistency_level=level, **options)
 
 
-def owners(cluster: CQLCluster, session: AsyncSession, keyspace: str, key: int) -> list[str]:
+def routing_key(key: int) -> bytes:
+    """The serialized partition key of ``key`` in a ``kv`` table (an int)."""
+    data: bytes = Int32Type.serialize(key, 4)
+    return data
+
+
+def owners(session: AsyncSession, keyspace: str, key: int) -> list[str]:
     """Addresses of the replicas of ``key`` in ``keyspace``.kv, as the driver's token map has
     them (the token map is what token-aware routing follows)."""
-    from cassandra.cqltypes import Int32Type
-
-    routing_key = Int32Type.serialize(key, 4)
-    replicas = session.cluster.metadata.get_replicas(keyspace, routing_key)
+    replicas = session.cluster.metadata.get_replicas(keyspace, routing_key(key))
     return [host.address for host in replicas]
 
 
