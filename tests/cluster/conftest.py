@@ -17,7 +17,7 @@ from typing import Any
 
 from cassandra import ConsistencyLevel
 from cassandra.cqltypes import Int32Type
-from cassandra.policies import ConstantReconnectionPolicy
+from cassandra.policies import ConstantReconnectionPolicy, WhiteListRoundRobinPolicy
 from cassandra.query import SimpleStatement
 
 from cassandra_asgi import AsyncSession, CassandraConfig
@@ -50,6 +50,16 @@ def cluster_config(cluster: CQLCluster, **overrides: Any) -> CassandraConfig:
     }
     options.update(overrides)
     return CassandraConfig(**options)
+
+
+def pinned_config(node: Node, **overrides: Any) -> CassandraConfig:
+    """A session that talks to ``node`` only, its control connection included."""
+    return CassandraConfig(
+        contact_points=[node.contact_point],
+        port=node.port,
+        load_balancing_policy=WhiteListRoundRobinPolicy([node.address]),
+        **overrides,
+    )
 
 
 async def eventually(condition: Callable[[], bool], *, within: float) -> bool:

@@ -8,25 +8,14 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
-from cassandra.policies import WhiteListRoundRobinPolicy
 
-from cassandra_asgi import AsyncSession, CassandraConfig, connect
+from cassandra_asgi import AsyncSession, connect
 from cassandra_asgi.testing import CQLCluster
-from cassandra_asgi.testing.cluster.cluster import Node
 
-from .conftest import cluster_config
+from .conftest import cluster_config, pinned_config
 
 SPAN = 2**64
 TWO_DCS = {"dc1": 3, "dc2": 2}
-
-
-def pinned_config(node: Node) -> CassandraConfig:
-    """A session that talks to ``node`` only (control connection included)."""
-    return CassandraConfig(
-        contact_points=[node.contact_point],
-        port=node.port,
-        load_balancing_policy=WhiteListRoundRobinPolicy([node.address]),
-    )
 
 
 @pytest.mark.memory_only
