@@ -23,12 +23,13 @@ from cassandra.query import SimpleStatement
 from cassandra_asgi import AsyncSession, CassandraConfig
 from cassandra_asgi.testing import CQLCluster
 from cassandra_asgi.testing.cluster.cluster import Node
+from cassandra_asgi.testing.cluster.process import ClusterProcess, RemoteNode
 
 #: Added to a configured timeout before a test calls something "hung" (a busy 2-core machine).
 MARGIN = 5.0
 
 
-def cluster_config(cluster: CQLCluster, **overrides: Any) -> CassandraConfig:
+def cluster_config(cluster: CQLCluster | ClusterProcess, **overrides: Any) -> CassandraConfig:
     """A config for ``cluster`` that notices node changes quickly (``overrides`` win).
 
     With ``local_dc`` the contact points are that data centre's nodes, as they should be in
@@ -72,7 +73,7 @@ async def eventually(condition: Callable[[], bool], *, within: float) -> bool:
     return True
 
 
-def driver_host(session: AsyncSession, node: Node) -> Any:
+def driver_host(session: AsyncSession, node: Node | RemoteNode) -> Any:
     """The driver's ``Host`` for ``node`` (None before the driver has learnt of it)."""
     for host in session.cluster.metadata.all_hosts():
         if host.address == node.address:
@@ -80,9 +81,22 @@ def driver_host(session: AsyncSession, node: Node) -> Any:
     return None
 
 
-def host_is_up(session: AsyncSession, node: Node) -> bool | None:
+def host_is_up(session: AsyncSession, node: Node | RemoteNode) -> bool | None:
     host = driver_host(session, node)
     return None if host is None else host.is_up
+
+
+async def driver_marks(
+    session: AsyncSession, node: Node | RemoteNode, *, up: bool, within: float = 10.0
+) -> bool:
+    """Wait until the driver sees ``node`` up, or no longer up (down, or never connected to
+    as with a remote node the load balancing ignores)."""
+
+    def seen() -> bool:
+        state = host_is_up(session, node)
+        return state is True if up else state is not True
+
+    return await eventually(seen, within=within)
 
 
 async def create_keyspace(session: AsyncSession, name: str, replication: str) -> None:

@@ -18,9 +18,8 @@ from cassandra.query import BatchStatement, SimpleStatement
 
 from cassandra_asgi import AsyncSession, connect
 from cassandra_asgi.testing import CQLCluster
-from cassandra_asgi.testing.cluster.cluster import Node
 
-from .conftest import cluster_config, create_keyspace, eventually, host_is_up, owners
+from .conftest import cluster_config, create_keyspace, driver_marks, owners
 
 
 async def unavailable(session: AsyncSession, statement: Any) -> tuple[int, int, int]:
@@ -53,11 +52,7 @@ async def kill(session: AsyncSession, cluster: CQLCluster, *addresses: str) -> N
     for address in addresses:
         node = cluster.node(address)
         node.kill()
-
-        def noticed(node: Node = node) -> bool:
-            return host_is_up(session, node) is not True
-
-        assert await eventually(noticed, within=10)
+        assert await driver_marks(session, node, up=False)
 
 
 @pytest.mark.memory_only
@@ -73,8 +68,7 @@ async def test_a_down_node_is_not_a_live_replica_for_the_others(cql_cluster: CQL
         # a hint on the coordinator is enough for ANY, as in Cassandra
         await session.execute(write("down", key, CL.ANY))
         cql_cluster.node("127.0.0.2").come_up()
-        back = cql_cluster.nodes[1]
-        assert await eventually(lambda: host_is_up(session, back) is True, within=10)
+        assert await driver_marks(session, cql_cluster.nodes[1], up=True)
         row = (await session.execute(read("down", key, CL.ONE))).one()
     assert row.v == key
 
