@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cassandra_asgi.testing import CQLCluster
@@ -30,6 +32,8 @@ def test_the_marker_chooses_the_shape_and_the_options(cql_cluster: CQLCluster) -
 
 
 CLUSTER_TESTS = """
+from pathlib import Path
+
 import pytest
 
 @pytest.mark.memory_only
@@ -58,3 +62,12 @@ def test_against_several_real_nodes_only_tests_that_break_none_run(
     monkeypatch.setenv("CASSANDRA_CONTACT_POINTS", "127.0.0.1,127.0.0.2:9043")  # not dialled
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, skipped=1)
+
+
+def test_the_readme_cluster_example_passes_under_pytest(pytester: pytest.Pytester) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Running against a cluster", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    pytester.makepyfile(test_from_readme=code)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-o", "asyncio_mode=auto")
+    result.assert_outcomes(passed=1)
