@@ -36,7 +36,7 @@ from ..execution.store import Store
 from ..execution.system import NodeIdentity, SystemTables
 from .coordinator import Coordinator
 from .events import SCHEMA_CHANGE, STATUS_CHANGE, TOPOLOGY_CHANGE, Pending, node_change
-from .server import CQLServer, run_on_loop
+from .server import CQLServer, run_on_loop, serve_in_thread, stop_thread
 from .topology import VNODES, Ring, even_tokens, split_widest
 
 __all__ = ["DEFAULT_DATA_CENTER", "CQLCluster", "Node"]
@@ -415,48 +415,18 @@ class CQLCluster:
         """Serve every node on a background thread (returns once all listen)."""
         if self._loop is not None:
             raise RuntimeError("CQLCluster is already running")
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._open())
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="CQLCluster", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if failure:
-            self._thread.join(5)
-            self._thread = None
+        try:
+            _, self._thread = serve_in_thread(self._open(), "CQLCluster")
+        except BaseException:
             self._loop = None
-            raise failure[0]
+            raise
 
     def stop(self) -> None:
         """Stop a background-thread cluster."""
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
-        if thread is threading.current_thread():
-            raise RuntimeError("stop() cannot be called from the cluster's own thread")
-
-        def shutdown() -> None:
-            self._close()
-            loop.stop()
-
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(shutdown)
-        thread.join(10)
+        stop_thread(loop, thread, self._close, "cluster")
         for node in self._nodes:
             node._server = None
             node._loop = None

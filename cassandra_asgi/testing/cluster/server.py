@@ -15,7 +15,7 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -42,7 +42,7 @@ from ..wire.notations import string_multimap as _string_multimap
 from ..wire.segments import SegmentCodec
 from .faults import FAULT_ERRORS, FaultRules, Outcome, Rule, build_error, compile_pattern
 
-__all__ = ["CQLServer", "ConnectionInfo", "run_on_loop"]
+__all__ = ["CQLServer", "ConnectionInfo", "run_on_loop", "serve_in_thread", "stop_thread"]
 
 log = logging.getLogger("cassandra_asgi.testing")
 
@@ -570,6 +570,57 @@ def run_on_loop(
         raise errors[0]
 
 
+def serve_in_thread(
+    opening: Coroutine[Any, Any, None], name: str
+) -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+    """A new event loop on a daemon thread: runs ``opening``, then forever. Returns once
+    ``opening`` is done, and raises what it raised."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(opening)
+        except BaseException as exc:
+            failure.append(exc)
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    ready.wait(10)
+    if failure:
+        thread.join(5)
+        raise failure[0]
+    return loop, thread
+
+
+def stop_thread(
+    loop: asyncio.AbstractEventLoop,
+    thread: threading.Thread,
+    closing: Callable[[], None],
+    what: str,
+) -> None:
+    """Run ``closing`` on a ``serve_in_thread`` loop, stop the loop and wait for its thread."""
+    if thread is threading.current_thread():
+        raise RuntimeError(f"stop() cannot be called from the {what}'s own thread")
+
+    def shutdown() -> None:
+        closing()
+        loop.stop()
+
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(shutdown)
+    thread.join(10)
+
+
 class CQLServer:
     """In-memory CQL native-protocol server for tests and demos (never a database).
 
@@ -719,46 +770,14 @@ class CQLServer:
             raise RuntimeError("CQLServer is already running")
         sock = self._bind()
         self._down = False
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._listen(sock))
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-        self._loop = loop
-        self._thread = threading.Thread(target=run, name=f"CQLServer:{self.port}", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if failure:
-            self._loop = None
-            raise failure[0]
+        self._loop, self._thread = serve_in_thread(self._listen(sock), f"CQLServer:{self.port}")
 
     def stop(self) -> None:
         """Stop a background-thread server (data is kept for a later start())."""
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
-        if thread is threading.current_thread():
-            raise RuntimeError("stop() cannot be called from the server's own thread")
-
-        def shutdown() -> None:
-            self._close_now()
-            loop.stop()
-
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(shutdown)
-        thread.join(10)
+        stop_thread(loop, thread, self._close_now, "server")
         self._loop = None
         self._thread = None
         self._server = None
