@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import errno
 import socket
+import time
 from collections import defaultdict
 from typing import Any
 
 import pytest
+from cassandra import InvalidRequest
 
 from cassandra_asgi import AsyncSession, connect
+from cassandra_asgi.errors import ConnectError
 from cassandra_asgi.testing import CQLCluster
 
-from .conftest import cluster_config, pinned_config
+from .conftest import cluster_config, eventually, pinned_config
 
 SPAN = 2**64
 TWO_DCS = {"dc1": 3, "dc2": 2}
@@ -176,3 +179,43 @@ def test_looking_up_an_unknown_address_names_the_nodes(cql_cluster: CQLCluster) 
     assert cql_cluster.node("127.0.0.2") is cql_cluster.nodes[1]
     with pytest.raises(KeyError, match=r"127\.0\.0\.9.*127\.0\.0\.1, 127\.0\.0\.2"):
         cql_cluster.node("127.0.0.9")
+
+
+def open_pools(driver_session: Any) -> list[str]:
+    """Addresses of the hosts the driver session holds an open connection to."""
+    pools = driver_session.get_pool_state()
+    return sorted(host.address for host, state in pools.items() if state["open_count"])
+
+
+@pytest.mark.memory_only
+@pytest.mark.cql_cluster(3, peers_v2=False)
+def test_without_peers_v2_the_driver_finds_the_peers_in_system_peers_at_its_own_port(
+    cql_cluster: CQLCluster,
+) -> None:
+    from cassandra.cluster import Cluster
+
+    # Cassandra 3 has no peers_v2 and its peers table no native port: the driver falls back
+    # to system.peers and dials each peer at Cluster(port=...)
+    cluster = Cluster(["127.0.0.1"], port=cql_cluster.port)
+    try:
+        session = cluster.connect()
+        with pytest.raises(InvalidRequest, match="peers_v2"):
+            session.execute("SELECT * FROM system.peers_v2")
+        deadline = time.monotonic() + 10  # the driver opens the pools in the background
+        while len(open_pools(session)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert open_pools(session) == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    finally:
+        cluster.shutdown()
+
+
+@pytest.mark.memory_only
+@pytest.mark.cql_cluster(2, username="app", password="secret")
+async def test_every_node_asks_for_the_credentials_the_cluster_was_given(
+    cql_cluster: CQLCluster,
+) -> None:
+    config = cluster_config(cql_cluster, username="app", password="secret")
+    async with connect(config) as session:
+        assert await eventually(lambda: len(open_pools(session.driver_session)) == 2, within=10)
+    with pytest.raises(ConnectError, match="Provided username app and/or password"):
+        await connect(cluster_config(cql_cluster, username="app", password="wrong"))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from cassandra import ConsistencyLevel as CL
-from cassandra import Unavailable, WriteTimeout
+from cassandra import ReadTimeout, Unavailable, WriteTimeout
 from cassandra.cluster import NoHostAvailable
 from cassandra.policies import WhiteListRoundRobinPolicy
 from cassandra.query import SimpleStatement
@@ -65,8 +65,8 @@ async def test_events_go_only_to_connections_registered_for_them(cql_cluster: CQ
 
 
 @pytest.mark.memory_only
-@pytest.mark.cql_cluster(3, detection_delay=1.0, write_timeout=0.3)
-async def test_until_the_failure_detector_convicts_writes_time_out_then_fail_unavailable_at_once(
+@pytest.mark.cql_cluster(3, detection_delay=1.0, write_timeout=0.3, read_timeout=0.3)
+async def test_until_the_failure_detector_convicts_requests_time_out_then_are_unavailable_at_once(
     cql_cluster: CQLCluster,
 ) -> None:
     first, second, third = cql_cluster.nodes
@@ -79,6 +79,7 @@ async def test_until_the_failure_detector_convicts_writes_time_out_then_fail_una
     quorum_write = SimpleStatement(
         "INSERT INTO fd.kv (k, v) VALUES (1, 1)", consistency_level=CL.QUORUM
     )
+    quorum_read = SimpleStatement("SELECT v FROM fd.kv WHERE k = 1", consistency_level=CL.QUORUM)
     async with (
         connect(config) as session,
         EventListener(first.address, cql_cluster.port, ("STATUS_CHANGE",)) as events,
@@ -90,6 +91,9 @@ async def test_until_the_failure_detector_convicts_writes_time_out_then_fail_una
         with pytest.raises(WriteTimeout) as timed_out:  # believed alive, never answer
             await session.execute(quorum_write)
         assert (timed_out.value.received_responses, timed_out.value.required_responses) == (1, 2)
+        with pytest.raises(ReadTimeout) as read_timed_out:
+            await session.execute(quorum_read)
+        assert read_timed_out.value.received_responses == 1
         arrived, _, args = await events.next()
         assert args["change_type"] == "DOWN"
         assert arrived - killed >= 1.0  # not before the detection delay
