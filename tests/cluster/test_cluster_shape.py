@@ -219,3 +219,18 @@ async def test_every_node_asks_for_the_credentials_the_cluster_was_given(
         assert await eventually(lambda: len(open_pools(session.driver_session)) == 2, within=10)
     with pytest.raises(ConnectError, match="Provided username app and/or password"):
         await connect(cluster_config(cql_cluster, username="app", password="wrong"))
+
+
+@pytest.mark.memory_only
+@pytest.mark.cql_cluster(3)
+async def test_a_trace_is_found_whichever_node_the_driver_asks_for_it(
+    cql_cluster: CQLCluster,
+) -> None:
+    async with connect(cluster_config(cql_cluster)) as session:
+        traced = await session.execute("SELECT release_version FROM system.local", trace=True)
+        trace_id = traced.response_future.get_query_trace_ids()[0]
+        for node in cql_cluster.nodes:
+            async with connect(pinned_config(node)) as pinned:
+                query = "SELECT coordinator FROM system_traces.sessions WHERE session_id = %s"
+                row = (await pinned.execute(query, (trace_id,))).one()
+            assert row is not None, node

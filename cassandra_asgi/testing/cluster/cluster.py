@@ -197,9 +197,17 @@ def _seconds(name: str, value: float) -> float:
     return float(value)
 
 
+#: system keyspaces whose data every node shares, as Cassandra replicates them
+_SHARED_SYSTEM_KEYSPACES = ("system_traces",)
+
+
 def _share_keyspaces(source: Store, target: Store) -> None:
-    """Make ``target`` hold the very same user keyspaces as ``source`` (its system ones stay)."""
+    """Make ``target`` hold the very same user keyspaces as ``source``, and its traces (its
+    other system keyspaces stay its own)."""
     keyspaces = target.keyspaces
+    for name in _SHARED_SYSTEM_KEYSPACES:
+        if name in source.keyspaces:
+            keyspaces[name] = source.keyspaces[name]
     user = {name: ks for name, ks in source.keyspaces.items() if not ks.read_only}
     for name in [name for name, ks in keyspaces.items() if not ks.read_only]:
         if name not in user:
@@ -367,6 +375,7 @@ class CQLCluster:
             node.reachable = node.seen_up = True
             node._engine.schema_listeners.append(partial(self._schema_changed, node))
         for node in nodes:  # one schema everywhere, so one version
+            _share_keyspaces(nodes[0].store, node.store)
             node.system.schema_version = nodes[0].system.schema_version
             node.system.refresh()
         self._nodes = nodes
