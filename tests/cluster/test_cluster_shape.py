@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import socket
-import time
 from collections import defaultdict
 from typing import Any
 
@@ -189,24 +188,16 @@ def open_pools(driver_session: Any) -> list[str]:
 
 @pytest.mark.memory_only
 @pytest.mark.cql_cluster(3, peers_v2=False)
-def test_without_peers_v2_the_driver_finds_the_peers_in_system_peers_at_its_own_port(
+async def test_without_peers_v2_the_session_finds_the_peers_in_system_peers_at_its_port(
     cql_cluster: CQLCluster,
 ) -> None:
-    from cassandra.cluster import Cluster
-
     # Cassandra 3 has no peers_v2 and its peers table no native port: the driver falls back
-    # to system.peers and dials each peer at Cluster(port=...)
-    cluster = Cluster(["127.0.0.1"], port=cql_cluster.port)
-    try:
-        session = cluster.connect()
+    # to system.peers and dials each peer at the config's port, not at 9042
+    config = cluster_config(cql_cluster, contact_points=["127.0.0.1"])
+    async with connect(config) as session:
         with pytest.raises(InvalidRequest, match="peers_v2"):
-            session.execute("SELECT * FROM system.peers_v2")
-        deadline = time.monotonic() + 10  # the driver opens the pools in the background
-        while len(open_pools(session)) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert open_pools(session) == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
-    finally:
-        cluster.shutdown()
+            await session.execute("SELECT * FROM system.peers_v2")
+        assert await eventually(lambda: len(open_pools(session.driver_session)) == 3, within=10)
 
 
 @pytest.mark.memory_only
