@@ -225,3 +225,16 @@ async def test_a_trace_is_found_whichever_node_the_driver_asks_for_it(
                 query = "SELECT coordinator FROM system_traces.sessions WHERE session_id = %s"
                 row = (await pinned.execute(query, (trace_id,))).one()
             assert row is not None, node
+
+
+@pytest.mark.memory_only
+@pytest.mark.cql_cluster(2, protocol_versions=(3, 4))
+async def test_every_node_serves_the_protocol_versions_the_cluster_was_given(
+    cql_cluster: CQLCluster,
+) -> None:
+    async with connect(cluster_config(cql_cluster)) as session:
+        assert session.cluster.protocol_version == 4  # negotiated down from 5
+        assert await eventually(lambda: len(open_pools(session.driver_session)) == 2, within=10)
+        versions = [info.protocol_version for n in cql_cluster.nodes for info in n.connections()]
+    assert len(versions) >= 2  # the control connection and a pool connection per node
+    assert set(versions) == {4}

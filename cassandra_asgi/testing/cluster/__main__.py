@@ -16,6 +16,7 @@ import signal
 import sys
 from typing import Any
 
+from ..wire.frames import SUPPORTED_VERSIONS
 from .cluster import DEFAULT_DATA_CENTER, CQLCluster
 
 __all__ = ["main", "parse_nodes"]
@@ -50,6 +51,13 @@ def parse_nodes(text: str) -> int | dict[str, int]:
             raise ValueError(f"expected a node count or DC:COUNT,..., got {text!r}")
         shape[dc] = int(count)
     return shape
+
+
+def _versions(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected versions like 4,5, got {text!r}") from None
 
 
 def _obey(cluster: CQLCluster, command: dict[str, Any]) -> Any:
@@ -105,6 +113,7 @@ async def _serve(args: argparse.Namespace) -> None:
         up_delay=args.up_delay,
         schema_lag=args.schema_lag,
         peers_v2=not args.no_peers_v2,
+        protocol_versions=args.protocol_versions,
     ) as cluster:
         print(f"listening on {','.join(cluster.contact_points)}", flush=True)
         if args.control:
@@ -133,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     ):
         parser.add_argument(f"--{name}", type=float, default=0.0, metavar="SECONDS", help=meaning)
     parser.add_argument("--no-peers-v2", action="store_true", help="serve system.peers only")
+    parser.add_argument(
+        "--protocol-versions",
+        type=_versions,
+        default=SUPPORTED_VERSIONS,
+        metavar="3,4,5",
+        help="the native protocol versions every node accepts",
+    )
     parser.add_argument(
         "--control", action="store_true", help="obey JSON commands on stdin (ClusterProcess)"
     )

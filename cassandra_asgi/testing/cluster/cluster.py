@@ -28,12 +28,13 @@ import ssl
 import struct
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from types import TracebackType
 
 from ..execution.store import Store
 from ..execution.system import NodeIdentity, SystemTables
+from ..wire.frames import SUPPORTED_VERSIONS
 from .coordinator import Coordinator
 from .events import SCHEMA_CHANGE, STATUS_CHANGE, TOPOLOGY_CHANGE, Pending, node_change
 from .server import CQLServer, run_on_loop, serve_in_thread, stop_thread
@@ -69,9 +70,15 @@ class Node(CQLServer):
         username: str | None,
         password: str | None,
         ssl_context: ssl.SSLContext | None,
+        protocol_versions: Iterable[int],
     ) -> None:
         super().__init__(
-            address, port, username=username, password=password, ssl_context=ssl_context
+            address,
+            port,
+            username=username,
+            password=password,
+            ssl_context=ssl_context,
+            protocol_versions=protocol_versions,
         )
         self.cluster = cluster
         self.address = address
@@ -238,6 +245,9 @@ class CQLCluster:
       believes alive but are not, before ``ReadTimeout`` / ``WriteTimeout`` (Cassandra's
       ``read_request_timeout`` 5 s and ``write_request_timeout`` 2 s);
     - ``peers_v2=False`` serves only ``system.peers``, as Cassandra 3 does.
+
+    ``username`` / ``password``, ``ssl_context`` and ``protocol_versions`` apply to every
+    node, as ``CQLServer`` takes them.
     """
 
     def __init__(
@@ -257,6 +267,7 @@ class CQLCluster:
         username: str | None = None,
         password: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        protocol_versions: Iterable[int] = SUPPORTED_VERSIONS,
     ) -> None:
         self._shape = _shape(shape)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536:
@@ -280,6 +291,7 @@ class CQLCluster:
         self.peers_v2 = peers_v2
         self._credentials = {"username": username, "password": password}
         self._ssl_context = ssl_context
+        self._protocol_versions = tuple(protocol_versions)
         self._nodes: list[Node] = []
         self._next_address = 0
         self.ring: Ring[Node] = Ring([])
@@ -328,6 +340,7 @@ class CQLCluster:
             rack,
             tokens,
             ssl_context=self._ssl_context,
+            protocol_versions=self._protocol_versions,
             **self._credentials,
         )
         if not self.peers_v2:
