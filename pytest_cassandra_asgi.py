@@ -4,6 +4,7 @@ Tests written with ``cassandra_config`` / ``keyspace`` / ``cassandra_session`` r
 in-memory server by default and against a real cluster when ``CASSANDRA_CONTACT_POINTS`` is
 set; tests that need server-only features (fault injection, request counters) take
 ``cql_server`` or carry ``@pytest.mark.memory_only`` and are skipped against a real cluster.
+``cql_cluster`` is an in-memory multi-node cluster shaped by ``@pytest.mark.cql_cluster(...)``.
 
 pytest loads this module in every run of every environment where cassandra-asgi is installed,
 whether or not a test uses it. So it imports nothing but pytest at load time, and it lives
@@ -28,8 +29,10 @@ if TYPE_CHECKING:
     from cassandra_asgi.testing import CQLServer
 
 __all__ = [
+    "ExternalCluster",
     "cassandra_config",
     "cassandra_session",
+    "cql_cluster",
     "cql_server",
     "cql_server_session",
     "driver_cluster_kwargs",
@@ -43,6 +46,10 @@ _RUN_LONG_SERVERS: set[tuple[str, int]] = set()
 _MEMORY_ONLY_HELP = (
     "memory_only: needs a feature of the in-memory server (skipped against a real Cassandra)"
 )
+_CLUSTER_HELP = (
+    "cql_cluster(shape=3, **options): shape of the cql_cluster fixture, e.g. "
+    "@pytest.mark.cql_cluster({'dc1': 3, 'dc2': 2}, detection_delay=2.0) (CQLCluster arguments)"
+)
 
 
 def real_cluster_requested() -> bool:
@@ -52,6 +59,7 @@ def real_cluster_requested() -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _MEMORY_ONLY_HELP)
+    config.addinivalue_line("markers", _CLUSTER_HELP)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -185,3 +193,36 @@ async def cassandra_session(
 
     async with connect(cassandra_config.replace(keyspace=keyspace)) as session:
         yield session
+
+
+class ExternalCluster:
+    """What ``cql_cluster`` gives against a real cluster: its contact points, nothing to break."""
+
+    def __init__(self, contact_points: tuple[str, ...]) -> None:
+        self.contact_points = contact_points
+
+    def __repr__(self) -> str:
+        return f"<ExternalCluster {', '.join(self.contact_points)}>"
+
+
+@pytest.fixture
+def cql_cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh in-memory ``CQLCluster`` on a background thread, shaped by the test's
+    ``@pytest.mark.cql_cluster(...)`` (three nodes in ``datacenter1`` without one).
+
+    Against a real cluster (``CASSANDRA_CONTACT_POINTS`` set) it is an ``ExternalCluster``
+    when the variable lists several nodes, and the test is skipped otherwise; tests that
+    break nodes are ``memory_only`` and skipped there.
+    """
+    if real_cluster_requested():
+        points = tuple(p.strip() for p in os.environ[_ENV].split(",") if p.strip())
+        if len(points) < 2:
+            pytest.skip(f"needs a multi-node cluster, but {_ENV} lists one node")
+        yield ExternalCluster(points)
+        return
+    from cassandra_asgi.testing import CQLCluster
+
+    marker = request.node.get_closest_marker("cql_cluster")
+    args, kwargs = (marker.args, marker.kwargs) if marker is not None else ((), {})
+    with CQLCluster(*args, **kwargs) as cluster:
+        yield cluster

@@ -43,6 +43,7 @@ class DriverRequest:
         "budget",
         "column_names",
         "core",
+        "host",
         "listener",
         "paging_state",
         "response_future",
@@ -57,6 +58,8 @@ class DriverRequest:
         #: Seconds each page may take: the call's timeout, else its execution profile's.
         self.budget = budget
         self.response_future: Any = None
+        #: the driver ``Host`` the page in flight was sent to first (per-host metrics)
+        self.host: Any = None
         self.waiter: asyncio.Future[list[Any]] | None = None
         self.listener: PageListener | None = None
         self.settled = True
@@ -109,6 +112,7 @@ class DriverRequest:
         """Follow a future returned by ``execute_async`` (its first page)."""
         self.response_future = response_future
         self.core.pending.add(self)
+        self._sent(response_future)
         response_future.add_callbacks(self._on_result, self._on_error)
 
     def fetch_next(self, timeout: float | None) -> None:
@@ -117,6 +121,13 @@ class DriverRequest:
         _compat.rearm_timer(future, timeout)
         self.core.pending.add(self)
         future.start_fetching_next_page()
+        self._sent(future)
+
+    def _sent(self, future: Any) -> None:
+        tried = getattr(future, "attempted_hosts", None)
+        if tried:
+            self.host = host = tried[-1]
+            self.core.metrics.sent(host)
 
     # -- driver callbacks: any thread -------------------------------------------------------
     def _on_result(self, result: Any) -> None:
@@ -157,7 +168,12 @@ class DriverRequest:
         core.pending.discard(self)
         core.gate.release()
         now = _perf_counter()
-        core.metrics.record(now - self.started, error, now)
+        metrics = core.metrics
+        metrics.record(now - self.started, error, now)
+        future = self.response_future
+        tried = getattr(future, "attempted_hosts", None)
+        metrics.answered(self.host, tried[-1] if tried else None, error)
+        self.host = None
         rows: list[Any] = []
         if error is None:
             if self.abandoned:

@@ -92,6 +92,21 @@ def _explain(cluster: Any, config: CassandraConfig) -> str | None:
     return None
 
 
+def _warn_without_local_dc(cluster: Any, config: CassandraConfig) -> None:
+    """A cluster in several data centres and no ``local_dc``: the driver quietly takes the
+    data centre of the first node it reached as the local one."""
+    if config.local_dc is not None:
+        return
+    seen = sorted({host.datacenter for host in cluster.metadata.all_hosts() if host.datacenter})
+    if len(seen) > 1:
+        log.warning(
+            "the cluster has nodes in data centres %s and local_dc is not set: requests stay "
+            "in whichever data centre the first contact point reached is in; set local_dc "
+            "(CASSANDRA_LOCAL_DC) to choose",
+            ", ".join(map(repr, seen)),
+        )
+
+
 class _Attempt:
     """What the connect thread has built so far, for cleanup if the caller gives up."""
 
@@ -107,6 +122,7 @@ class _Attempt:
             if reason is None:
                 raise
             raise _Diagnosis(reason) from exc
+        _warn_without_local_dc(self.cluster, config)
         driver_session.default_fetch_size = config.fetch_size
         _compat.set_prepare_timeout(driver_session, config.request_timeout)
         return self.cluster, driver_session

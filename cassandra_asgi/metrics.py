@@ -13,13 +13,13 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import NoHostAvailable
 
-__all__ = ["LATENCY_PERIOD", "LATENCY_SLICE", "MetricsRecorder", "SessionMetrics"]
+__all__ = ["LATENCY_PERIOD", "LATENCY_SLICE", "HostMetrics", "MetricsRecorder", "SessionMetrics"]
 
 #: Seconds the latency summary covers (the current slice and the ones before it).
 LATENCY_PERIOD = 60.0
@@ -27,6 +27,23 @@ LATENCY_PERIOD = 60.0
 LATENCY_SLICE = 10.0
 #: Buckets per power of two.
 _SUB_BUCKETS = 16
+
+
+@dataclass(frozen=True)
+class HostMetrics:
+    """One node as the session sees it: the driver's verdict and the requests it coordinated.
+
+    ``requests`` and ``errors`` count each request (page) against the host that gave the
+    outcome, the last one tried; ``in_flight`` counts it against the host it was sent to first.
+    """
+
+    address: str
+    datacenter: str | None
+    #: the driver's view: True up, False down, None not connected to (ignored by the policy)
+    up: bool | None
+    requests: int = 0
+    errors: int = 0
+    in_flight: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,16 @@ class SessionMetrics:
     latency_p99: float | None = None
     latency_max: float | None = None
     latency_period: float = LATENCY_PERIOD
+    #: per node, by address (every node the driver knows, and any that served a request)
+    hosts: dict[str, HostMetrics] = field(default_factory=dict)
+
+    @property
+    def hosts_up(self) -> list[str]:
+        return sorted(address for address, host in self.hosts.items() if host.up)
+
+    @property
+    def hosts_down(self) -> list[str]:
+        return sorted(address for address, host in self.hosts.items() if host.up is False)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for a health endpoint or a log line."""
@@ -67,6 +94,16 @@ class SessionMetrics:
             "latency_p99": self.latency_p99,
             "latency_max": self.latency_max,
             "latency_period": self.latency_period,
+            "hosts": {
+                address: {
+                    "datacenter": host.datacenter,
+                    "up": host.up,
+                    "requests": host.requests,
+                    "errors": host.errors,
+                    "in_flight": host.in_flight,
+                }
+                for address, host in self.hosts.items()
+            },
         }
 
 
@@ -95,7 +132,15 @@ class _Slice:
 class MetricsRecorder:
     """Accumulates completed requests; ``snapshot()`` summarises them."""
 
-    __slots__ = ("_period", "_slice", "_slices", "errors", "errors_by_type", "requests")
+    __slots__ = (
+        "_period",
+        "_slice",
+        "_slices",
+        "by_host",
+        "errors",
+        "errors_by_type",
+        "requests",
+    )
 
     def __init__(
         self, period: float = LATENCY_PERIOD, slice_seconds: float = LATENCY_SLICE
@@ -108,6 +153,28 @@ class MetricsRecorder:
         self._period = period
         self._slice = slice_seconds
         self._slices: deque[_Slice] = deque(maxlen=math.ceil(period / slice_seconds))
+        #: driver ``Host`` -> [requests, errors, in flight]
+        self.by_host: dict[Any, list[int]] = {}
+
+    def sent(self, host: Any) -> None:
+        """A request (page) went to ``host`` (a driver ``Host``) first."""
+        counts = self.by_host.get(host)
+        if counts is None:
+            counts = self.by_host[host] = [0, 0, 0]
+        counts[2] += 1
+
+    def answered(self, first: Any, last: Any, error: BaseException | None) -> None:
+        """The request sent to ``first`` ended, its outcome given by ``last`` (or no host)."""
+        by_host = self.by_host
+        if first is not None:
+            by_host[first][2] -= 1
+        if last is not None:
+            counts = by_host.get(last)
+            if counts is None:
+                counts = by_host[last] = [0, 0, 0]
+            counts[0] += 1
+            if error is not None:
+                counts[1] += 1
 
     def record(self, seconds: float, error: BaseException | None, now: float) -> None:
         """Count one completed driver request (one page counts as one request) that took
@@ -137,8 +204,15 @@ class MetricsRecorder:
             by_type[name] = by_type.get(name, 0) + 1
 
     def snapshot(
-        self, *, in_flight: int, max_in_flight: int, waiting: int, now: float | None = None
+        self,
+        *,
+        in_flight: int,
+        max_in_flight: int,
+        waiting: int,
+        now: float | None = None,
+        hosts: Iterable[Any] = (),
     ) -> SessionMetrics:
+        """``hosts``: the driver ``Host`` objects the cluster knows (listed even when idle)."""
         counters: dict[str, Any] = {
             "in_flight": in_flight,
             "max_in_flight": max_in_flight,
@@ -147,6 +221,7 @@ class MetricsRecorder:
             "errors": self.errors,
             "errors_by_type": dict(self.errors_by_type),
             "latency_period": self._period,
+            "hosts": self._hosts(hosts),
         }
         oldest = int((time.perf_counter() if now is None else now) // self._slice)
         oldest -= self._slices.maxlen or 1
@@ -178,3 +253,15 @@ class MetricsRecorder:
             latency_p99=percentile(0.99),
             latency_max=largest,
         )
+
+    def _hosts(self, known: Iterable[Any]) -> dict[str, HostMetrics]:
+        by_host = self.by_host
+        listed = list(known)
+        seen = set(listed)
+        found: dict[str, HostMetrics] = {}
+        for host in [*listed, *(h for h in list(by_host) if h not in seen)]:
+            requests, errors, in_flight = by_host.get(host, (0, 0, 0))
+            found[str(host.address)] = HostMetrics(
+                str(host.address), host.datacenter, host.is_up, requests, errors, in_flight
+            )
+        return found

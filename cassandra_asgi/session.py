@@ -75,7 +75,10 @@ class AsyncSession:
     def metrics(self) -> SessionMetrics:
         gate = self._core.gate
         return self._core.metrics.snapshot(
-            in_flight=gate.in_flight, max_in_flight=gate.limit, waiting=gate.waiting
+            in_flight=gate.in_flight,
+            max_in_flight=gate.limit,
+            waiting=gate.waiting,
+            hosts=self._cluster.metadata.all_hosts(),
         )
 
     @property

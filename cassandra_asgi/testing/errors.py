@@ -5,7 +5,7 @@ They are raised anywhere in the server (parser, planner, engine, node) and encod
 
 from __future__ import annotations
 
-from .wire.notations import _INT, short_bytes, string
+from .wire.notations import _INT, _SHORT, short_bytes, string
 
 __all__ = [
     "AlreadyExists",
@@ -15,10 +15,13 @@ __all__ = [
     "InjectedError",
     "Invalid",
     "ProtocolViolation",
+    "ReadTimeout",
     "ServerFailure",
     "SyntaxProblem",
     "Unauthorized",
+    "Unavailable",
     "Unprepared",
+    "WriteTimeout",
 ]
 
 
@@ -26,6 +29,8 @@ class CQLError(Exception):
     """An error the server answers with an ERROR frame (the code follows the protocol spec)."""
 
     code = 0x0000
+    #: seconds the node waits before answering with this error (a coordinator timing out)
+    delay = 0.0
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -104,3 +109,67 @@ class InjectedError(CQLError):
 
     def extra(self) -> bytes:
         return self._extra
+
+
+class Unavailable(CQLError):
+    """Too few live replicas for the consistency level: refused before anything ran."""
+
+    code = 0x1000
+
+    def __init__(self, message: str, consistency: int, required: int, alive: int) -> None:
+        super().__init__(message)
+        self.consistency = consistency
+        self.required = required
+        self.alive = alive
+
+    def extra(self) -> bytes:
+        return _SHORT.pack(self.consistency) + _INT.pack(self.required) + _INT.pack(self.alive)
+
+
+class WriteTimeout(CQLError):
+    """A replica the coordinator believed alive never acknowledged the write."""
+
+    code = 0x1100
+
+    def __init__(
+        self, consistency: int, received: int, block_for: int, write_type: str, delay: float
+    ) -> None:
+        super().__init__(
+            "Operation timed out - received only "
+            f"{received} responses. (write type {write_type}, {block_for} required)"
+        )
+        self.consistency = consistency
+        self.received = received
+        self.block_for = block_for
+        self.write_type = write_type
+        self.delay = delay
+
+    def extra(self) -> bytes:
+        return (
+            _SHORT.pack(self.consistency)
+            + _INT.pack(self.received)
+            + _INT.pack(self.block_for)
+            + string(self.write_type)
+        )
+
+
+class ReadTimeout(CQLError):
+    """A replica the coordinator believed alive never answered the read."""
+
+    code = 0x1200
+
+    def __init__(self, consistency: int, received: int, block_for: int, delay: float) -> None:
+        super().__init__(f"Operation timed out - received only {received} responses.")
+        self.consistency = consistency
+        self.received = received
+        self.block_for = block_for
+        self.delay = delay
+
+    def extra(self) -> bytes:
+        data_present = b"\x01" if self.received > 0 else b"\x00"
+        return (
+            _SHORT.pack(self.consistency)
+            + _INT.pack(self.received)
+            + _INT.pack(self.block_for)
+            + data_present
+        )

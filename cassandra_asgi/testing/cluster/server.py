@@ -15,7 +15,7 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -32,6 +32,7 @@ from ..wire.frames import (
     SUPPORTED_VERSIONS,
     BodyReader,
     Opcode,
+    QueryParameters,
     encode_compressed_frame,
     encode_frame,
     read_query_parameters,
@@ -41,7 +42,7 @@ from ..wire.notations import string_multimap as _string_multimap
 from ..wire.segments import SegmentCodec
 from .faults import FAULT_ERRORS, FaultRules, Outcome, Rule, build_error, compile_pattern
 
-__all__ = ["CQLServer", "ConnectionInfo"]
+__all__ = ["CQLServer", "ConnectionInfo", "run_on_loop", "serve_in_thread", "stop_thread"]
 
 log = logging.getLogger("cassandra_asgi.testing")
 
@@ -257,11 +258,14 @@ class _Connection(asyncio.Protocol):
 
     def send(self, stream: int, opcode: int, body: bytes) -> None:
         """Write a late reply (after injected latency) straight to the socket."""
-        self._write([self._frame(stream, opcode, body)])
+        if not self.server._silent:
+            self._write([self._frame(stream, opcode, body)])
 
     # requests
     def _request(self, stream: int, opcode: int, body: bytes, flags: int = 0) -> None:
         server = self.server
+        if server._silent:
+            return
         name = OPCODE_NAMES.get(opcode, f"0x{opcode:02X}")
         counts = server._counts
         counts[name] = counts.get(name, 0) + 1
@@ -270,13 +274,16 @@ class _Connection(asyncio.Protocol):
             if outcome is not None:
                 self._faulted(stream, opcode, body, outcome, flags)
                 return
-        self.out.append(self._answer(stream, opcode, body, flags))
+        frame = self._answer(stream, opcode, body, flags)
+        if frame is not None:
+            self.out.append(frame)
         if self._segments_next is not None:
             # Cassandra answers STARTUP in the old framing, then switches the connection
             self.flush()
             self.segments, self._segments_next = self._segments_next, None
 
-    def _answer(self, stream: int, opcode: int, body: bytes, flags: int = 0) -> bytes:
+    def _answer(self, stream: int, opcode: int, body: bytes, flags: int = 0) -> bytes | None:
+        """The reply frame, or None when it is sent later (an error with a delay)."""
         # the request's tracing flag; the reply carries the trace id and client warnings
         self.session.begin_request(bool(flags & _TRACING_FLAG))
         try:
@@ -285,6 +292,11 @@ class _Connection(asyncio.Protocol):
             self.closing = True
             return self._frame(stream, Opcode.ERROR, error.encode_body())
         except CQLError as error:
+            if error.delay > 0:
+                asyncio.get_running_loop().call_later(
+                    error.delay, self.send, stream, Opcode.ERROR, error.encode_body()
+                )
+                return None
             return self._frame(stream, Opcode.ERROR, error.encode_body())
         except Exception as exc:
             log.exception("internal error answering %s", OPCODE_NAMES.get(opcode, opcode))
@@ -340,7 +352,8 @@ class _Connection(asyncio.Protocol):
                 self.send(stream, Opcode.ERROR, error.encode_body())
                 return
             frame = self._answer(stream, opcode, body, flags)
-            self._write([frame])
+            if frame is not None and not self.server._silent:
+                self._write([frame])
             transport = self.transport
             if self.closing and transport is not None:
                 transport.close()
@@ -471,10 +484,10 @@ class _Connection(asyncio.Protocol):
                 )
             values = [reader.value() for _ in range(reader.u16())]
             members.append((target, values))
-        reader.u16()  # consistency: every level is trivially met by a single node
+        params = QueryParameters(consistency=reader.u16())
         flags = reader.u8() if self.version < 5 else reader.i32()
         if flags & 0x10:
-            reader.u16()
+            params.serial_consistency = reader.u16()
         if flags & 0x20:
             reader.i64()
         keyspace = None
@@ -486,13 +499,14 @@ class _Connection(asyncio.Protocol):
         batch_kind = ("LOGGED", "UNLOGGED", "COUNTER")[batch_type]
         engine = self.server._engine
         return self._in_keyspace(
-            keyspace, lambda session: engine.batch(members, session, batch_kind)
+            keyspace, lambda session: engine.batch(members, session, batch_kind, params)
         )
 
-    def push_event(self, body: bytes) -> None:
+    def push_event(self, kind: str, body: bytes) -> None:
+        """Send an event (``kind``: SCHEMA_CHANGE, STATUS_CHANGE...) if it was registered for."""
         transport = self.transport
-        if transport is not None and not transport.is_closing() and "SCHEMA_CHANGE" in self.events:
-            self._write([self._frame(-1, Opcode.EVENT, string("SCHEMA_CHANGE") + body)])
+        if transport is not None and not transport.is_closing() and kind in self.events:
+            self._write([self._frame(-1, Opcode.EVENT, string(kind) + body)])
 
     def info(self) -> ConnectionInfo:
         return ConnectionInfo(
@@ -519,6 +533,92 @@ def _consistency_of(opcode: int, body: bytes, version: int) -> int:
     except CQLError:
         pass
     return 1  # ONE
+
+
+def run_on_loop(
+    loop: asyncio.AbstractEventLoop | None, action: Callable[[], None], what: str
+) -> None:
+    """Run ``action`` on ``loop``: at once on the loop's own thread, else wait (briefly) for it.
+
+    Servers and clusters are driven from test code on another thread (``with``) or on their
+    own loop (``async with``); their state is only ever touched on the loop.
+    """
+    if loop is None:
+        raise RuntimeError(f"{what} is not running")
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        action()
+        return
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def wrapped() -> None:
+        try:
+            action()
+        except BaseException as exc:  # reported to the caller below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    loop.call_soon_threadsafe(wrapped)
+    if not done.wait(5):
+        raise TimeoutError(f"the {what} loop did not respond within 5 s")
+    if errors:
+        raise errors[0]
+
+
+def serve_in_thread(
+    opening: Coroutine[Any, Any, None], name: str
+) -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+    """A new event loop on a daemon thread: runs ``opening``, then forever. Returns once
+    ``opening`` is done, and raises what it raised."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(opening)
+        except BaseException as exc:
+            failure.append(exc)
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    ready.wait(10)
+    if failure:
+        thread.join(5)
+        raise failure[0]
+    return loop, thread
+
+
+def stop_thread(
+    loop: asyncio.AbstractEventLoop,
+    thread: threading.Thread,
+    closing: Callable[[], None],
+    what: str,
+) -> None:
+    """Run ``closing`` on a ``serve_in_thread`` loop, stop the loop and wait for its thread."""
+    if thread is threading.current_thread():
+        raise RuntimeError(f"stop() cannot be called from the {what}'s own thread")
+
+    def shutdown() -> None:
+        closing()
+        loop.stop()
+
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(shutdown)
+    thread.join(10)
 
 
 class CQLServer:
@@ -566,6 +666,8 @@ class CQLServer:
         self._thread: threading.Thread | None = None
         self._pending_listen: asyncio.Task[None] | None = None
         self._down = False
+        #: cut off (a cluster node's partition): requests are read and never answered
+        self._silent = False
 
     # --- properties ----------------------------------------------------------------------
 
@@ -668,46 +770,14 @@ class CQLServer:
             raise RuntimeError("CQLServer is already running")
         sock = self._bind()
         self._down = False
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._listen(sock))
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-        self._loop = loop
-        self._thread = threading.Thread(target=run, name=f"CQLServer:{self.port}", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if failure:
-            self._loop = None
-            raise failure[0]
+        self._loop, self._thread = serve_in_thread(self._listen(sock), f"CQLServer:{self.port}")
 
     def stop(self) -> None:
         """Stop a background-thread server (data is kept for a later start())."""
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
-        if thread is threading.current_thread():
-            raise RuntimeError("stop() cannot be called from the server's own thread")
-
-        def shutdown() -> None:
-            self._close_now()
-            loop.stop()
-
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(shutdown)
-        thread.join(10)
+        stop_thread(loop, thread, self._close_now, "server")
         self._loop = None
         self._thread = None
         self._server = None
@@ -722,32 +792,7 @@ class CQLServer:
 
     def _on_loop(self, action: Callable[[], None]) -> None:
         """Run ``action`` on the server loop; from another thread, wait (briefly) for it."""
-        loop = self._loop
-        if loop is None:
-            raise RuntimeError("CQLServer is not running")
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            action()
-            return
-        done = threading.Event()
-        errors: list[BaseException] = []
-
-        def wrapped() -> None:
-            try:
-                action()
-            except BaseException as exc:  # reported to the caller below
-                errors.append(exc)
-            finally:
-                done.set()
-
-        loop.call_soon_threadsafe(wrapped)
-        if not done.wait(5):
-            raise TimeoutError("the CQLServer loop did not respond within 5 s")
-        if errors:
-            raise errors[0]
+        run_on_loop(self._loop, action, "CQLServer")
 
     # --- fault injection -----------------------------------------------------------------
 
@@ -809,8 +854,14 @@ class CQLServer:
         self._down = False
 
     def _push_schema_event(self, body: bytes) -> None:
+        self.push_event("SCHEMA_CHANGE", body)
+
+    def push_event(self, kind: str, body: bytes) -> None:
+        """Push an event to every connection registered for ``kind`` (on the server loop)."""
+        if self._silent:
+            return
         for connection in list(self._connections):
-            connection.push_event(body)
+            connection.push_event(kind, body)
 
     def __repr__(self) -> str:
         state = "running" if self._loop is not None else "stopped"

@@ -36,6 +36,9 @@ from .system import SystemTables, Trace
 __all__ = ["Engine", "SessionState"]
 
 Values = Sequence[bytes | Unset | None]
+#: a cluster node's check before it runs a request: (statements with their values,
+#: consistency, serial consistency, batch kind or None); raises the error to answer with
+ConsistencyCheck = Callable[[list[tuple[Plan, Values]], int, int | None, str | None], None]
 
 
 class SessionState:
@@ -105,6 +108,8 @@ class Engine:
         self._plans: dict[tuple[str, str | None], tuple[int, Plan | _BatchPlan]] = {}
         #: called with (SCHEMA_CHANGE event body) after each schema change
         self.schema_listeners: list[Callable[[bytes], None]] = []
+        #: set on the nodes of a cluster (a lone node meets every consistency level)
+        self.coordinator: ConsistencyCheck | None = None
 
     # --- entry points --------------------------------------------------------------------
 
@@ -171,7 +176,13 @@ class Engine:
                     f"There were {marker_count} markers(?) in CQL but {len(values)} bound variables"
                 )
             changed = self._stale_metadata(entry, plan, params)
-            if trace is None and isinstance(plan, Plan) and plan.quick and params.consistency:
+            if (
+                trace is None
+                and self.coordinator is None
+                and isinstance(plan, Plan)
+                and plan.quick
+                and params.consistency
+            ):
                 # the common case, run directly (consistency ANY, 0, has checks in _run)
                 body = plan.run(
                     values,
@@ -217,9 +228,10 @@ class Engine:
         members: list[tuple[str | bytes, list[bytes | Unset | None]]],
         session: SessionState,
         kind: str = "LOGGED",
+        params: QueryParameters | None = None,
     ) -> bytes:
         """Run a BATCH message (``kind`` LOGGED, UNLOGGED or COUNTER); members are
-        (query text or prepared id, values)."""
+        (query text or prepared id, values); ``params`` carries its consistency levels."""
         trace = self._start_trace(session)
         plans: list[tuple[Plan, Values]] = []
         for target, values in members:
@@ -245,6 +257,9 @@ class Engine:
             plans.append((plan, values))
         _check_batch_kind(kind, [plan for plan, _ in plans])
         _check_batch_size(kind, plans, session)
+        if self.coordinator is not None and plans:
+            levels = params or QueryParameters()
+            self.coordinator(plans, levels.consistency, levels.serial_consistency, kind)
         body = _run_batch(plans)
         if trace is not None:
             _trace_writes(trace, [plan for plan, _ in plans])
@@ -336,6 +351,14 @@ class Engine:
         session: SessionState,
         trace: Trace | None,
     ) -> bytes:
+        if self.coordinator is not None:
+            statements = plan.members if isinstance(plan, _BatchPlan) else [plan]
+            self.coordinator(
+                [(member, values) for member in statements],
+                params.consistency,
+                params.serial_consistency,
+                plan.kind if isinstance(plan, _BatchPlan) else None,
+            )
         if (
             trace is None
             and not isinstance(plan, _BatchPlan)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import decimal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -566,6 +566,39 @@ class SystemTables:
                     "thread": "Native-Transport-Requests-1",
                 },
             )
+
+    def write_peers(self, peers: Iterable[tuple[NodeIdentity, uuid.UUID]]) -> None:
+        """Fill system.peers and system.peers_v2 with the other nodes of a cluster, each with
+        the schema version it reports; a node without peers_v2 (Cassandra 3) skips that."""
+        system = self.store.keyspaces["system"].tables
+        targets = [system[name] for name in ("peers", "peers_v2") if name in system]
+        for table in targets:
+            table.truncate()
+        for peer, schema_version in peers:
+            common = {
+                "peer": peer.address,
+                "data_center": peer.data_center,
+                "host_id": peer.host_id,
+                "preferred_ip": None,
+                "rack": peer.rack,
+                "release_version": RELEASE_VERSION,
+                "schema_version": schema_version,
+                "tokens": peer.tokens,
+            }
+            for table in targets:
+                if table.name == "peers":
+                    _put(table, {**common, "rpc_address": peer.address})
+                else:
+                    _put(
+                        table,
+                        {
+                            **common,
+                            "peer_port": STORAGE_PORT,
+                            "native_address": peer.address,
+                            "native_port": peer.native_port,
+                            "preferred_port": None,
+                        },
+                    )
 
     def _table(self, keyspace: str, name: str) -> Table:
         table = self.store.table(keyspace, name)
