@@ -103,6 +103,12 @@ def _statement_text(query: Any) -> str | None:
     return getattr(query, "query_string", None)
 
 
+#: ``cassandra.consistency.level`` values by the driver's consistency level numbers.
+_CONSISTENCY: dict[Any, str] = {
+    level: name.lower() for level, name in ConsistencyLevel.value_to_name.items()
+}
+
+
 def _error_type(error: BaseException) -> str:
     kind = type(error)
     module = kind.__module__
@@ -135,7 +141,7 @@ def _status_code(error: BaseException) -> str | None:
 class Tracing:
     """The tracer of one session and what it may record."""
 
-    __slots__ = ("client", "error_status", "statements", "tracer")
+    __slots__ = ("_coordinators", "client", "error_status", "statements", "tracer")
 
     def __init__(self, tracer: Tracer, *, statements: bool) -> None:
         from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -145,6 +151,21 @@ class Tracing:
         self.statements = statements
         self.client = SpanKind.CLIENT
         self.error_status: Callable[[str], Status] = functools.partial(Status, StatusCode.ERROR)
+        #: ``id(host) -> (host, its span attributes)``: a host's attributes are made once.
+        self._coordinators: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+    def coordinator(self, host: Any) -> dict[str, Any]:
+        """A new dict of the span attributes naming ``host`` (a driver ``Host``)."""
+        known = self._coordinators.get(id(host))
+        if known is None:
+            endpoint = host.endpoint
+            attributes = {"server.address": endpoint.address, "server.port": endpoint.port}
+            if host.datacenter:
+                attributes["cassandra.coordinator.dc"] = host.datacenter
+            if host.host_id is not None:
+                attributes["cassandra.coordinator.id"] = str(host.host_id)
+            known = self._coordinators[id(host)] = (host, attributes)  # holding it keeps its id
+        return dict(known[1])
 
     def call(
         self, kind: str, query: Any, keyspace: str | None, *, start: bool = True
@@ -251,36 +272,31 @@ class TracedCall:
         span = self.span
         if span is None or self._ended:
             return
+        tracing = self.tracing
         future = request.response_future
-        attributes: dict[str, Any] = {}
-        if host is not None:
-            endpoint = host.endpoint
-            attributes["server.address"] = endpoint.address
-            attributes["server.port"] = endpoint.port
-            if host.datacenter:
-                attributes["cassandra.coordinator.dc"] = host.datacenter
-            if host.host_id is not None:
-                attributes["cassandra.coordinator.id"] = str(host.host_id)
+        attributes: dict[str, Any] = {} if host is None else tracing.coordinator(host)
         if future is not None:
             message = future.message
-            consistency = getattr(message, "consistency_level", None)
+            consistency = _CONSISTENCY.get(getattr(message, "consistency_level", None))
             if consistency is not None:
-                name = ConsistencyLevel.value_to_name.get(consistency)
-                if name is not None:
-                    attributes["cassandra.consistency.level"] = name.lower()
+                attributes["cassandra.consistency.level"] = consistency
             page_size = getattr(message, "fetch_size", None)
             if page_size:
                 attributes["cassandra.page.size"] = page_size
             attempts = len(future.attempted_hosts) - self._attempts
             retries = _compat.query_retries(future) - self._retries
-            # Every send of the page is an attempt: the first, each retry, each speculative one.
-            attributes["cassandra.speculative_execution.count"] = max(0, attempts - 1 - retries)
-            attributes["cassandra_asgi.retry.count"] = retries
+            # Every send of the page is an attempt: the first, each retry, each speculative
+            # one. Counts of 0 are left out, as the conventions allow (each attribute costs).
+            speculative = attempts - 1 - retries
+            if speculative > 0:
+                attributes["cassandra.speculative_execution.count"] = speculative
+            if retries:
+                attributes["cassandra_asgi.retry.count"] = retries
             self._attempts += attempts
             self._retries += retries
-        self._rows += rows
-        attributes["db.response.returned_rows"] = self._rows
-        if self.is_stream:
+        if self.is_stream:  # returned rows are opt-in in the conventions: streams only
+            self._rows += rows
+            attributes["db.response.returned_rows"] = self._rows
             event: dict[str, Any] = {"db.response.returned_rows": rows}
             if host is not None:
                 event["server.address"] = attributes["server.address"]

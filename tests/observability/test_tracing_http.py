@@ -128,9 +128,9 @@ async def test_db_span_is_a_client_span_child_of_the_http_request_span(
     assert isinstance(attributes["server.port"], int)
     assert attributes["cassandra.consistency.level"] == "local_one"
     assert attributes["cassandra.page.size"] == 5000
-    assert attributes["cassandra.speculative_execution.count"] == 0
-    assert attributes["cassandra_asgi.retry.count"] == 0
-    assert attributes["db.response.returned_rows"] == 1
+    assert "cassandra.coordinator.dc" in attributes
+    assert "cassandra.speculative_execution.count" not in attributes  # 0: left out
+    assert "cassandra_asgi.retry.count" not in attributes
     assert span.status.status_code is StatusCode.UNSET
     assert "db.query.text" not in attributes
 
