@@ -42,7 +42,8 @@ from cassandra.query import BatchStatement, BoundStatement, PreparedStatement
 from . import __version__, _compat
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span, Status, Tracer
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Status, Tracer
 
     from ._request import DriverRequest
     from .config import CassandraConfig
@@ -55,6 +56,7 @@ SCOPE = "cassandra_asgi"
 PAGE_EVENT = "cassandra_asgi.page"
 
 _perf_counter = time.perf_counter
+_time_ns = time.time_ns
 
 _NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_]*)'
 _QUALIFIED = rf"({_NAME}(?:\s*\.\s*{_NAME})?)"
@@ -141,15 +143,24 @@ def _status_code(error: BaseException) -> str | None:
 class Tracing:
     """The tracer of one session and what it may record."""
 
-    __slots__ = ("_coordinators", "client", "error_status", "statements", "tracer")
+    __slots__ = (
+        "_coordinators",
+        "client",
+        "current_context",
+        "error_status",
+        "statements",
+        "tracer",
+    )
 
     def __init__(self, tracer: Tracer, *, statements: bool) -> None:
+        from opentelemetry.context import get_current
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
         self.tracer = tracer
         #: ``trace_statements``: record the statement text (never bound values).
         self.statements = statements
         self.client = SpanKind.CLIENT
+        self.current_context: Callable[[], Context] = get_current
         self.error_status: Callable[[str], Status] = functools.partial(Status, StatusCode.ERROR)
         #: ``id(host) -> (host, its span attributes)``: a host's attributes are made once.
         self._coordinators: dict[int, tuple[Any, dict[str, Any]]] = {}
@@ -199,17 +210,27 @@ class Tracing:
 
 
 class TracedCall:
-    """One span, and what the call has learnt so far (loop thread only)."""
+    """One call's span, built up while the call runs and handed to the SDK when it ends.
+
+    The start time and the caller's context are taken when the call starts; attributes and
+    events (with their own timestamps) are gathered meanwhile, and the SDK span is created,
+    given them all at once, and ended when the call ends. One span creation with every
+    attribute is the cheapest use of the SDK (it validates attributes one by one, under a lock,
+    each time they are set), and nothing that is left unfinished holds an SDK span. Loop
+    thread only.
+    """
 
     __slots__ = (
         "_attempts",
+        "_context",
         "_ended",
+        "_events",
         "_queued_at",
         "_retries",
         "_rows",
+        "_start",
         "attributes",
         "name",
-        "span",
         "tracing",
     )
 
@@ -217,8 +238,10 @@ class TracedCall:
         self.tracing = tracing
         self.name = name
         self.attributes = attributes
-        self.span: Span | None = None
+        self._start: int | None = None
+        self._context: Context | None = None
         self._ended = False
+        self._events: list[tuple[str, dict[str, Any], int]] | None = None
         self._queued_at: float | None = None
         #: The driver future's counters when this span's first page was sent (a page fetch
         #: reuses the future of the pages before it).
@@ -228,7 +251,7 @@ class TracedCall:
 
     @property
     def started(self) -> bool:
-        return self.span is not None
+        return self._start is not None
 
     @property
     def is_stream(self) -> bool:
@@ -236,15 +259,15 @@ class TracedCall:
         return bool(self.attributes["cassandra_asgi.call"] == "stream")
 
     def start(self) -> None:
-        """Open the span in the current context (its parent is the caller's current span)."""
-        tracing = self.tracing
-        self.span = tracing.tracer.start_span(
-            self.name, kind=tracing.client, attributes=self.attributes
-        )
+        """The call starts now, in the current context (the parent is its current span)."""
+        self._context = self.tracing.current_context()
+        self._start = _time_ns()
 
     def next_page(self, request: DriverRequest) -> TracedCall:
         """A started span for fetching the next page of the result this call returned."""
         attributes = {**self.attributes, "cassandra_asgi.call": "page"}
+        for name in _PER_PAGE:
+            attributes.pop(name, None)
         follow = TracedCall(self.tracing, self.name, attributes)
         future = request.response_future
         if future is not None:
@@ -253,28 +276,32 @@ class TracedCall:
         follow.start()
         return follow
 
+    def _event(self, name: str, attributes: dict[str, Any]) -> None:
+        if self._events is None:
+            self._events = []
+        self._events.append((name, attributes, _time_ns()))
+
     def queued(self) -> None:
         """The call is waiting for an in-flight slot (``max_in_flight`` were taken)."""
         self._queued_at = _perf_counter()
-        if self.span is not None:
-            self.span.add_event("cassandra_asgi.slot_wait")
+        self._event("cassandra_asgi.slot_wait", {})
 
     def admitted(self) -> None:
         """The slot it waited for is free: record how long the wait took."""
         queued_at, self._queued_at = self._queued_at, None
-        if queued_at is not None and self.span is not None:
-            self.span.set_attribute("cassandra_asgi.slot_wait_seconds", _perf_counter() - queued_at)
+        if queued_at is not None:
+            self.attributes["cassandra_asgi.slot_wait_seconds"] = _perf_counter() - queued_at
 
     def page_done(
         self, request: DriverRequest, host: Any, rows: int, error: BaseException | None
     ) -> None:
         """A page settled: who answered, at which consistency, after how many attempts."""
-        span = self.span
-        if span is None or self._ended:
+        if self._start is None or self._ended:
             return
-        tracing = self.tracing
+        attributes = self.attributes
+        if host is not None:
+            attributes.update(self.tracing.coordinator(host))
         future = request.response_future
-        attributes: dict[str, Any] = {} if host is None else tracing.coordinator(host)
         if future is not None:
             message = future.message
             consistency = _CONSISTENCY.get(getattr(message, "consistency_level", None))
@@ -285,15 +312,15 @@ class TracedCall:
                 attributes["cassandra.page.size"] = page_size
             attempts = len(future.attempted_hosts) - self._attempts
             retries = _compat.query_retries(future) - self._retries
-            # Every send of the page is an attempt: the first, each retry, each speculative
-            # one. Counts of 0 are left out, as the conventions allow (each attribute costs).
-            speculative = attempts - 1 - retries
-            if speculative > 0:
-                attributes["cassandra.speculative_execution.count"] = speculative
-            if retries:
-                attributes["cassandra_asgi.retry.count"] = retries
             self._attempts += attempts
             self._retries += retries
+            # Every send of a page is an attempt: the first, each retry, each speculative
+            # one. Counts of 0 are left out, as the conventions allow (each attribute costs).
+            speculative = self._attempts - self._pages_sent() - self._retries
+            if speculative > 0:
+                attributes["cassandra.speculative_execution.count"] = speculative
+            if self._retries:
+                attributes["cassandra_asgi.retry.count"] = self._retries
         if self.is_stream:  # returned rows are opt-in in the conventions: streams only
             self._rows += rows
             attributes["db.response.returned_rows"] = self._rows
@@ -302,36 +329,59 @@ class TracedCall:
                 event["server.address"] = attributes["server.address"]
             if error is not None:
                 event["error.type"] = _error_type(error)
-            span.add_event(PAGE_EVENT, event)
-        span.set_attributes(attributes)
+            self._event(PAGE_EVENT, event)
+
+    def _pages_sent(self) -> int:
+        """Pages this span covers so far (a stream's every page; otherwise one)."""
+        events = self._events
+        if not self.is_stream or events is None:
+            return 1
+        return sum(1 for name, _, _ in events if name == PAGE_EVENT) + 1
 
     def end(self, error: BaseException | None = None, *, closed_early: bool = False) -> None:
         """End the span: with ERROR status and ``error.type`` if ``error``; ``cancelled`` for
         a caller that was cancelled (the request may still run on the server)."""
-        span = self.span
-        if span is None or self._ended:
+        if self._start is None or self._ended:
             return
         self._ended = True
-        error_status = self.tracing.error_status
+        tracing = self.tracing
+        attributes = self.attributes
         if closed_early:
-            span.set_attribute("cassandra_asgi.stream.closed_early", True)
+            attributes["cassandra_asgi.stream.closed_early"] = True
         if self._queued_at is not None:  # the wait for a slot ended the call
             self.admitted()
+        status = None
         if isinstance(error, asyncio.CancelledError):
-            span.set_attribute("error.type", "cancelled")
-            span.set_status(error_status("cancelled"))
+            attributes["error.type"] = status = "cancelled"
         elif error is not None:
-            error_type = _error_type(error)
-            span.set_attribute("error.type", error_type)
+            # Only the type as the description: a server's message may quote values (inlined
+            # into a statement the driver formatted with its parameters).
+            attributes["error.type"] = status = _error_type(error)
             code = _status_code(error)
             if code is not None:
-                span.set_attribute("db.response.status_code", code)
+                attributes["db.response.status_code"] = code
             if isinstance(error, OperationTimedOut):
-                span.set_attribute("cassandra_asgi.timed_out", True)
-            # Only the type: a server's message may quote values (inlined into a statement
-            # the driver formatted with its parameters).
-            span.set_status(error_status(error_type))
+                attributes["cassandra_asgi.timed_out"] = True
+        span = tracing.tracer.start_span(
+            self.name,
+            context=self._context,
+            kind=tracing.client,
+            attributes=attributes,
+            start_time=self._start,
+        )
+        for name, event, timestamp in self._events or ():
+            span.add_event(name, event, timestamp)
+        if status is not None:
+            span.set_status(tracing.error_status(status))
         span.end()
+
+
+#: Attributes a page fetch learns afresh rather than inherits from the call before it.
+_PER_PAGE = (
+    "cassandra_asgi.slot_wait_seconds",
+    "cassandra.speculative_execution.count",
+    "cassandra_asgi.retry.count",
+)
 
 
 def tracing_for(config: CassandraConfig) -> Tracing | None:
