@@ -95,12 +95,14 @@ async def test_retries_the_driver_made_are_counted(
     span_exporter: InMemorySpanExporter,
 ) -> None:  # fmt: skip
     config = CassandraConfig(
-        contact_points=[cql_server.contact_point], keyspace=keyspace, tracer_provider=tracer_provider
+        contact_points=[cql_server.contact_point],
+        keyspace=keyspace,
+        tracer_provider=tracer_provider,
     )
     async with connect(config) as session:
         cql_server.fail("unavailable", pattern="system.local")
         span_exporter.clear()
-        with pytest.raises(Exception, match="Unavailable|unavailable"):
+        with pytest.raises(Exception, match=r"Unavailable|unavailable"):
             await session.ping()  # the driver's policy retries Unavailable once, on the next host
 
     (span,) = db_spans(span_exporter)
