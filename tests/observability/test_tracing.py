@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 from cassandra import ConsistencyLevel, InvalidRequest
@@ -220,3 +222,29 @@ def test_operation_and_table_come_from_the_statement_text(
     text: str, described: tuple[str | None, str | None]
 ) -> None:
     assert describe_cql(text) == described
+
+
+def test_without_opentelemetry_installed_the_package_imports_and_traces_nothing() -> None:
+    script = (
+        "import sys\n"
+        "sys.modules['opentelemetry'] = None  # as if not installed: importing it fails\n"
+        "from cassandra_asgi import CassandraConfig\n"
+        "from cassandra_asgi.tracing import tracing_for\n"
+        "assert tracing_for(CassandraConfig()) is None\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_importing_the_package_loads_neither_opentelemetry_nor_prometheus_client() -> None:
+    script = (
+        "import sys, cassandra_asgi, cassandra_asgi.metrics, cassandra_asgi.tracing\n"
+        "print(sorted(m for m in ('opentelemetry', 'prometheus_client') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "[]", done.stderr
