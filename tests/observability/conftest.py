@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from cassandra.policies import ConstantReconnectionPolicy
+from faults.conftest import fast_recovery_options
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -59,15 +59,6 @@ def db_spans(exporter: InMemorySpanExporter, name: str | None = None) -> list[Re
     ]
 
 
-def fast_recovery_options() -> dict[str, Any]:
-    """Driver options that notice a dead node and reconnect to it within a fraction of a second."""
-    return {
-        "reconnection_policy": ConstantReconnectionPolicy(0.2, max_attempts=None),
-        "idle_heartbeat_interval": 1,
-        "idle_heartbeat_timeout": 2,
-    }
-
-
 def server_config(server: CQLServer, **overrides: Any) -> CassandraConfig:
     """A config for one in-memory server that recovers fast when it comes back."""
     return CassandraConfig(
@@ -83,3 +74,12 @@ async def eventually(condition: Callable[[], Awaitable[bool]], *, within: float)
             return False
         await asyncio.sleep(0.05)
     return True
+
+
+async def until_in_flight(session: AsyncSession, count: int) -> None:
+    """Wait (up to 5 s) until ``count`` requests of ``session`` are in the driver's hands."""
+
+    async def reached() -> bool:
+        return session.in_flight == count
+
+    assert await eventually(reached, within=5), f"{session.in_flight} in flight, not {count}"

@@ -11,7 +11,7 @@ from cassandra import InvalidRequest, OperationTimedOut
 from cassandra_asgi import CassandraConfig, connect
 from cassandra_asgi.testing import CQLServer
 
-from .conftest import eventually, server_config
+from .conftest import eventually, server_config, until_in_flight
 
 
 async def test_each_node_counts_the_requests_and_errors_it_coordinated(
@@ -43,10 +43,7 @@ async def test_a_timeout_counts_against_the_node_that_did_not_answer(
         cql_server.blackhole(pattern="system.local")
         stuck = asyncio.ensure_future(session.ping(timeout=0.5))
 
-        async def sent() -> bool:
-            return session.in_flight == 1
-
-        assert await eventually(sent, within=5)
+        await until_in_flight(session, 1)
         during = session.metrics.hosts[cql_server.contact_point]
         with pytest.raises(OperationTimedOut):
             await stuck

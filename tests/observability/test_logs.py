@@ -10,7 +10,7 @@ import pytest
 from cassandra_asgi import CassandraConfig, connect
 from cassandra_asgi.testing import CQLServer
 
-from .conftest import eventually, server_config
+from .conftest import eventually, server_config, until_in_flight
 
 
 def messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
@@ -76,10 +76,7 @@ async def test_close_logs_how_many_requests_it_drained_and_how_long_it_took(
     cql_server.add_latency(0.2, pattern="system.local")
     running = [asyncio.ensure_future(session.ping()) for _ in range(3)]
 
-    async def all_sent() -> bool:
-        return session.in_flight == 3
-
-    assert await eventually(all_sent, within=5)
+    await until_in_flight(session, 3)
     await session.close()
     await asyncio.gather(*running)
 
@@ -100,10 +97,7 @@ async def test_close_logs_the_requests_it_cut_off_after_the_grace_period(
     cql_server.blackhole(pattern="system.local")
     stuck = asyncio.ensure_future(session.ping())
 
-    async def sent() -> bool:
-        return session.in_flight == 1
-
-    assert await eventually(sent, within=5)
+    await until_in_flight(session, 1)
     await session.close(grace=0.1)
     with pytest.raises(Exception, match="grace period"):
         await stuck

@@ -15,7 +15,7 @@ from cassandra_asgi import AsyncSession, connect
 from cassandra_asgi.metrics import PrometheusCollector
 from cassandra_asgi.testing import CQLServer
 
-from .conftest import eventually, server_config
+from .conftest import eventually, server_config, until_in_flight
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -98,10 +98,7 @@ async def test_a_request_in_flight_shows_on_the_session_and_on_its_host(
     cql_server.blackhole(pattern="metrics.kv")
     stuck = asyncio.ensure_future(session.execute("SELECT * FROM metrics.kv", timeout=0.5))
 
-    async def in_flight() -> bool:
-        return session.in_flight == 1
-
-    assert await eventually(in_flight, within=5)
+    await until_in_flight(session, 1)
     during = scrape(registry)
     with pytest.raises(OperationTimedOut):
         await stuck

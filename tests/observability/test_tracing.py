@@ -93,15 +93,9 @@ async def test_each_later_page_of_a_result_gets_its_own_span(
 
 @pytest.mark.memory_only
 async def test_retries_the_driver_made_are_counted(
-    cql_server: CQLServer, keyspace: str, tracer_provider: TracerProvider,
-    span_exporter: InMemorySpanExporter,
-) -> None:  # fmt: skip
-    config = CassandraConfig(
-        contact_points=[cql_server.contact_point],
-        keyspace=keyspace,
-        tracer_provider=tracer_provider,
-    )
-    async with connect(config) as session:
+    cql_server: CQLServer, traced_config: CassandraConfig, span_exporter: InMemorySpanExporter
+) -> None:
+    async with connect(traced_config) as session:
         cql_server.fail("unavailable", pattern="system.local")
         span_exporter.clear()
         with pytest.raises(Exception, match=r"Unavailable|unavailable"):
@@ -131,16 +125,9 @@ async def test_consistency_and_page_size_are_the_ones_sent(
 
 @pytest.mark.memory_only
 async def test_waiting_for_an_in_flight_slot_is_inside_the_span(
-    cql_server: CQLServer, keyspace: str, tracer_provider: TracerProvider,
-    span_exporter: InMemorySpanExporter,
-) -> None:  # fmt: skip
-    config = CassandraConfig(
-        contact_points=[cql_server.contact_point],
-        keyspace=keyspace,
-        max_in_flight=1,
-        tracer_provider=tracer_provider,
-    )
-    async with connect(config) as session:
+    cql_server: CQLServer, traced_config: CassandraConfig, span_exporter: InMemorySpanExporter
+) -> None:
+    async with connect(traced_config.replace(max_in_flight=1)) as session:
         cql_server.add_latency(0.2, pattern="system.local")
         span_exporter.clear()
         await asyncio.gather(session.ping(), session.ping())
