@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from asgi_lifespan import LifespanManager
+from cluster.conftest import cluster_config, driver_marks
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
@@ -18,7 +19,7 @@ from starlette.routing import Route
 from cassandra_asgi import CassandraConfig, CassandraMiddleware, connect
 from cassandra_asgi.adapters import aiohttp as aiohttp_adapter
 from cassandra_asgi.adapters.asgi import health_endpoint
-from cassandra_asgi.testing import CQLServer
+from cassandra_asgi.testing import CQLCluster, CQLServer
 
 from .conftest import eventually, server_config
 
@@ -138,3 +139,22 @@ async def test_the_default_aiohttp_handler_reads_the_default_session(
     assert response.status == 200
     assert body["status"] == "ok"
     assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.memory_only
+@pytest.mark.cql_cluster({"dc1": 1, "dc2": 1})
+async def test_not_ok_when_the_local_data_centre_is_down_though_a_remote_one_is_up(
+    cql_cluster: CQLCluster,
+) -> None:
+    local = cql_cluster.node("127.0.0.1")
+    async with connect(cluster_config(cql_cluster, local_dc="dc1")) as session:
+        assert (await session.health()).ok
+        local.kill()
+        assert await driver_marks(session, local, up=False)
+        report = await session.health(timeout=1.0)
+
+    assert not report.ok
+    assert report.local_dc == "dc1"
+    assert report.error == "no node of the local data centre (dc1) is up"
+    assert report.datacenters["dc1"].down == 1
+    assert report.datacenters["dc2"].unknown == 1  # remote: the policy never connects to it

@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 from cassandra import InvalidRequest, OperationTimedOut
+from cluster.conftest import cluster_config, driver_marks
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cassandra_asgi import AsyncSession, connect
 from cassandra_asgi.metrics import PrometheusCollector
-from cassandra_asgi.testing import CQLServer
+from cassandra_asgi.testing import CQLCluster, CQLServer
+from cassandra_asgi.testing.cluster.cluster import Node
 
 from .conftest import eventually, server_config, until_in_flight
 
@@ -56,7 +58,7 @@ def registry(session: AsyncSession) -> CollectorRegistry:
 async def test_text_output_counts_a_known_workload(
     session: AsyncSession, registry: CollectorRegistry, cql_server: CQLServer
 ) -> None:
-    address = cql_server.contact_point
+    address = cql_server.host
     before = scrape(registry)
 
     for k in range(5):
@@ -94,7 +96,7 @@ async def test_text_output_counts_a_known_workload(
 async def test_a_request_in_flight_shows_on_the_session_and_on_its_host(
     session: AsyncSession, registry: CollectorRegistry, cql_server: CQLServer
 ) -> None:
-    address = cql_server.contact_point
+    address = cql_server.host
     cql_server.blackhole(pattern="metrics.kv")
     stuck = asyncio.ensure_future(session.execute("SELECT * FROM metrics.kv", timeout=0.5))
 
@@ -117,7 +119,7 @@ async def test_a_request_in_flight_shows_on_the_session_and_on_its_host(
 async def test_a_node_that_goes_down_is_exported_down_and_back_up(
     session: AsyncSession, registry: CollectorRegistry, cql_server: CQLServer
 ) -> None:
-    up = {"address": cql_server.contact_point, "dc": "datacenter1", "rack": "rack1"}
+    up = {"address": cql_server.host, "dc": "datacenter1", "rack": "rack1"}
     assert value(scrape(registry), "cassandra_asgi_host_up", **up) == 1
 
     cql_server.go_down()
@@ -178,3 +180,41 @@ def test_without_prometheus_client_the_error_names_the_extra(
 
     with pytest.raises(ImportError, match=r"cassandra-asgi\[prometheus\]"):
         PrometheusCollector(object())  # type: ignore[arg-type]
+
+
+@pytest.mark.memory_only
+@pytest.mark.cql_cluster(3)
+async def test_on_a_cluster_a_killed_node_is_down_and_the_others_serve(
+    cql_cluster: CQLCluster,
+) -> None:
+    victim = cql_cluster.nodes[1]
+    async with connect(cluster_config(cql_cluster)) as session:
+        registry = CollectorRegistry()
+        registry.register(PrometheusCollector(session))
+        assert await driver_marks(session, victim, up=True)
+        before = scrape(registry)
+
+        victim.kill()
+        assert await driver_marks(session, victim, up=False)
+        for _ in range(30):
+            await session.ping()
+        after = scrape(registry)
+
+    def labels(node: Node) -> dict[str, str]:
+        return {"address": node.address, "dc": node.dc, "rack": node.rack}
+
+    assert value(before, "cassandra_asgi_host_up", **labels(victim)) == 1
+    assert value(after, "cassandra_asgi_host_up", **labels(victim)) == 0
+    assert value(after, "cassandra_asgi_pool_connections", address=victim.address) == 0
+    survivors = [node for node in cql_cluster.nodes if node is not victim]
+    for node in survivors:
+        assert value(after, "cassandra_asgi_host_up", **labels(node)) == 1
+        assert value(after, "cassandra_asgi_pool_connections", address=node.address) == 1
+    served = {
+        node.address: value(after, "cassandra_asgi_host_requests_total", address=node.address)
+        - value(before, "cassandra_asgi_host_requests_total", address=node.address)
+        for node in cql_cluster.nodes
+    }
+    assert served[victim.address] == 0
+    assert sum(served.values()) == 30
+    assert value(after, "cassandra_asgi_requests_total", outcome="ok", error_type="") >= 30
