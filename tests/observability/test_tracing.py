@@ -8,14 +8,17 @@ import sys
 
 import pytest
 from cassandra import ConsistencyLevel, InvalidRequest
+from cassandra.cluster import ExecutionProfile
+from cassandra.policies import ConstantSpeculativeExecutionPolicy, RoundRobinPolicy
 from cassandra.query import SimpleStatement
+from cluster.conftest import cluster_config
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NoOpTracerProvider, StatusCode
 
 from cassandra_asgi import AsyncSession, CassandraConfig, connect
-from cassandra_asgi.testing import CQLServer
+from cassandra_asgi.testing import CQLCluster, CQLServer
 from cassandra_asgi.tracing import describe_cql, tracing_for
 
 from .conftest import db_spans
@@ -235,3 +238,31 @@ def test_importing_the_package_loads_neither_opentelemetry_nor_prometheus_client
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.stdout.strip() == "[]", done.stderr
+
+
+@pytest.mark.memory_only
+@pytest.mark.cql_cluster(3)
+async def test_speculative_executions_are_counted_and_the_answering_node_named(
+    cql_cluster: CQLCluster, tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
+) -> None:
+    fast = cql_cluster.nodes[2]
+    for node in cql_cluster.nodes:
+        if node is not fast:
+            node.add_latency(0.3, pattern="system.local")
+    eager = ExecutionProfile(
+        load_balancing_policy=RoundRobinPolicy(),
+        speculative_execution_policy=ConstantSpeculativeExecutionPolicy(0.05, 2),
+    )
+    config = cluster_config(
+        cql_cluster, tracer_provider=tracer_provider, execution_profiles={"eager": eager}
+    )
+    async with connect(config) as session:
+        ping = SimpleStatement("SELECT release_version FROM system.local", is_idempotent=True)
+        span_exporter.clear()
+        for _ in range(6):  # round robin: every node is tried first in turn
+            await session.execute(ping, execution_profile="eager")
+
+    spans = [dict(s.attributes or {}) for s in db_spans(span_exporter)]
+    speculated = [a for a in spans if a.get("cassandra.speculative_execution.count", 0) >= 1]
+    assert speculated  # the slow nodes were tried first twice in six
+    assert {a["server.address"] for a in speculated} == {fast.address}
