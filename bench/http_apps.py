@@ -4,6 +4,8 @@ All of them answer ``GET /notes/{note_id}`` from the examples' ``notes`` table w
 JSON, and read their target from the ``CASSANDRA_*`` environment:
 
 - ``create_middleware_app``: ``CassandraMiddleware`` owns the session; ``async def`` endpoint.
+- ``create_traced_middleware_app``: the same with the OpenTelemetry SDK tracing the session
+  (``bench.tracing``), to measure what tracing costs a request.
 - ``create_sync_app``: the common alternative, a ``def`` endpoint calling the blocking driver,
   which FastAPI runs in its thread pool.
 """
@@ -23,7 +25,7 @@ from bench.dataset import NOTE_QUERY
 from bench.target import driver_cluster
 from cassandra_asgi.config import CassandraConfig
 
-__all__ = ["NoteOut", "create_middleware_app", "create_sync_app"]
+__all__ = ["NoteOut", "create_middleware_app", "create_sync_app", "create_traced_middleware_app"]
 
 
 class NoteOut(BaseModel):
@@ -41,12 +43,12 @@ def _note(row: Any) -> NoteOut:
     return NoteOut(id=note_id, title=title, body=body)
 
 
-def create_middleware_app() -> FastAPI:
+def create_middleware_app(config: CassandraConfig | None = None) -> FastAPI:
     """Ours through the middleware: the endpoint awaits the query on the app's session."""
     from cassandra_asgi.adapters.asgi import CassandraMiddleware
 
     app = FastAPI()
-    app.add_middleware(CassandraMiddleware, config=CassandraConfig.from_env())
+    app.add_middleware(CassandraMiddleware, config=config or CassandraConfig.from_env())
 
     @app.get("/notes/{note_id}")
     async def get_note(note_id: uuid.UUID, request: Request) -> NoteOut:
@@ -55,6 +57,15 @@ def create_middleware_app() -> FastAPI:
         return _note((await session.execute(select_one, (note_id,))).one())
 
     return app
+
+
+def create_traced_middleware_app() -> FastAPI:
+    """The middleware app with OpenTelemetry tracing: the SDK, spans batched then dropped."""
+    from bench.tracing import dropping_tracer_provider
+
+    return create_middleware_app(
+        CassandraConfig.from_env(tracer_provider=dropping_tracer_provider())
+    )
 
 
 def create_sync_app() -> FastAPI:

@@ -50,6 +50,10 @@ APPS: dict[str, App] = {
         "bench.http_apps:create_middleware_app",
         "FastAPI + CassandraMiddleware, async def endpoint awaiting session.execute",
     ),
+    "traced_middleware_http": App(
+        "bench.http_apps:create_traced_middleware_app",
+        "middleware_http with the OpenTelemetry SDK tracing the session (spans dropped)",
+    ),
     "sync_threadpool_http": App(
         "bench.http_apps:create_sync_app",
         "FastAPI, def endpoint calling the blocking driver in FastAPI's thread pool",

@@ -23,6 +23,7 @@ from bench.gcpauses import GcPauses, record_gc_pauses
 from bench.pipeline import CallbackPipeline
 from bench.stats import RunResult, median
 from bench.target import driver_cluster
+from bench.tracing import dropping_tracer_provider
 from cassandra_asgi.config import CassandraConfig
 
 __all__ = [
@@ -177,6 +178,30 @@ class Ours(Contender):
             await self.session.close()
 
 
+class OursTraced(Ours):
+    name = "ours_traced"
+    description = (
+        "ours with OpenTelemetry tracing: SDK TracerProvider, BatchSpanProcessor, "
+        "an exporter that drops every span"
+    )
+
+    async def open(self) -> None:
+        try:
+            self.provider = dropping_tracer_provider()
+        except ImportError as exc:
+            raise ContenderUnavailable(
+                f"opentelemetry-sdk is not installed (pip install opentelemetry-sdk): {exc}"
+            ) from exc
+        self.config = self.config.replace(tracer_provider=self.provider)
+        await super().open()
+        if self.session._core.tracing is None:
+            raise ContenderUnavailable("the session did not pick up the SDK's tracer provider")
+
+    async def close(self) -> None:
+        await super().close()
+        await asyncio.to_thread(self.provider.shutdown)
+
+
 class Executor(_DriverContender):
     name = "executor"
     description = "await loop.run_in_executor(None, session.execute, prepared, (k,))"
@@ -241,6 +266,7 @@ def all_contenders(config: CassandraConfig, keys: int) -> list[Contender]:
         RawCallbacks(config, keys, tuple_rows=False),
         RawCallbacks(config, keys, tuple_rows=True),
         Ours(config, keys),
+        OursTraced(config, keys),
         Executor(config, keys),
         CassandraAsyncioDriver(config, keys),
         Aiocassandra(config, keys),

@@ -41,6 +41,8 @@ TARGETS = (
     Target("execute_vs_raw_default", 1.3, True, "ours >= 1.3x raw driver (default rows)"),
     Target("execute_vs_raw_tuple", 0.8, True, "ours >= 0.8x raw driver (tuple_factory)"),
     Target("execute_vs_executor", 2.0, True, "ours >= 2x run_in_executor(session.execute)"),
+    Target("execute_vs_ours_traced", 1 / 0.9, False, "point reads: SDK tracing costs < 10%"),
+    Target("http_traced_vs_untraced", 0.9, True, "HTTP: SDK tracing costs < 10% requests/s"),
     Target("stream_vs_driver_paging", 0.9, True, "stream >= 0.9x driver paging in a thread"),
     Target("stream_max_loop_stall_ms", 10.0, False, "stream: no loop stall over 10 ms"),
 )
@@ -123,6 +125,7 @@ def _http_section(http: HttpResults) -> tuple[dict[str, Any], dict[str, Any]]:
     example = http.by_app.get("example_http")
     middleware = http.by_app.get("middleware_http")
     sync = http.by_app.get("sync_threadpool_http")
+    traced = http.by_app.get("traced_middleware_http")
     sync_rps = sync.rps if sync else math.nan
     flat = {
         "http_rps": example.rps if example else math.nan,
@@ -134,6 +137,10 @@ def _http_section(http: HttpResults) -> tuple[dict[str, Any], dict[str, Any]]:
         "http_vs_sync_threadpool": ratio(example.rps if example else math.nan, sync_rps),
         "http_middleware_vs_sync_threadpool": ratio(
             middleware.rps if middleware else math.nan, sync_rps
+        ),
+        "http_traced_rps": traced.rps if traced else math.nan,
+        "http_traced_vs_untraced": ratio(
+            traced.rps if traced else math.nan, middleware.rps if middleware else math.nan
         ),
     }
     section = {

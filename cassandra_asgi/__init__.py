@@ -17,7 +17,8 @@ from .errors import (
     SessionClosedError,
     WrongEventLoopError,
 )
-from .metrics import SessionMetrics
+from .health import HealthReport
+from .metrics import HostMetrics, SessionMetrics
 from .results import AsyncResultSet
 from .rows import dict_rows, named_tuple_rows, tuple_rows
 from .session import AsyncSession
@@ -33,6 +34,8 @@ __all__ = [
     "ConnectError",
     "Connecting",
     "ForkedSessionError",
+    "HealthReport",
+    "HostMetrics",
     "LifespanNotRunError",
     "RowStream",
     "SessionClosedError",

@@ -24,6 +24,7 @@ __all__ = [
     "column_names",
     "forget_spent_timer",
     "paging_state",
+    "query_retries",
     "rearm_timer",
     "running_loop",
     "sanitize_identifiers",
@@ -39,6 +40,7 @@ RELIED_ON = (
     "cassandra.cluster:ResponseFuture._start_time",
     "cassandra.cluster:ResponseFuture._paging_state",
     "cassandra.cluster:ResponseFuture._col_names",
+    "cassandra.cluster:ResponseFuture._query_retries",
     "cassandra.cluster:Session._default_timeout",
 )
 
@@ -58,6 +60,12 @@ def paging_state(future: Any) -> bytes | None:
 def column_names(future: Any) -> list[str] | None:
     """Column names of the result a ``ResponseFuture`` delivered (``None`` without rows)."""
     return future._col_names  # type: ignore[no-any-return]
+
+
+def query_retries(future: Any) -> int:
+    """How many times the retry policy had a ``ResponseFuture`` sent again, over all its pages
+    (the driver counts them for the policy and exposes no public count)."""
+    return future._query_retries  # type: ignore[no-any-return]
 
 
 def rearm_timer(future: Any, timeout: float | None) -> None:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._bridge import LoopBridge
 from ._compat import running_loop
 from ._gate import InFlightGate
 from .errors import ForkedSessionError, SessionClosedError, WrongEventLoopError
 from .metrics import MetricsRecorder
+
+if TYPE_CHECKING:
+    from .tracing import Tracing
 
 __all__ = ["SessionCore", "process_generation", "yield_to_the_loop"]
 
@@ -55,6 +58,7 @@ class SessionCore:
         "metrics",
         "pending",
         "shut_down",
+        "tracing",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, max_in_flight: int) -> None:
@@ -71,6 +75,9 @@ class SessionCore:
         #: shut down under them: the driver never completes those.
         self.pending: set[Any] = set()
         self.generation = _generation
+        #: The session's spans (``tracing``); ``None`` when nothing would record them, so the
+        #: request path checks one attribute.
+        self.tracing: Tracing | None = None
 
     def check_usable(self, *, new_call: bool = True) -> None:
         """Fail fast, with a message naming the fix, when the session cannot serve a call.

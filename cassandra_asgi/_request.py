@@ -11,13 +11,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from cassandra import OperationTimedOut
 from cassandra.query import tuple_factory
 
 from . import _compat
 from ._core import SessionCore
+from .errors import NoHostAvailable
 from .rows import RowFactory, loop_shaper
+
+if TYPE_CHECKING:
+    from .tracing import TracedCall
 
 __all__ = ["DriverRequest", "PageListener"]
 
@@ -50,6 +55,7 @@ class DriverRequest:
         "settled",
         "shaper",
         "started",
+        "trace",
         "waiter",
     )
 
@@ -69,6 +75,8 @@ class DriverRequest:
         self.column_names: list[str] | None = None
         #: Set when the driver delivers plain tuples: the factory giving rows their shape.
         self.shaper: RowFactory | None = None
+        #: The span of the call waiting for this request's pages (``None``: not traced).
+        self.trace: TracedCall | None = None
 
     def shape(self, rows: list[Any]) -> list[Any]:
         """``rows`` (some or all of a page) in their configured shape."""
@@ -162,6 +170,20 @@ class DriverRequest:
         if not self.settled:
             self._finish(None, error)
 
+    def coordinator(self, error: BaseException | None) -> Any:
+        """The driver ``Host`` that answered the page just settled (for a client-side timeout,
+        the one that did not answer in time; ``None`` when no host is to blame): the span's
+        ``server.address``. Exact where the metrics' "last host tried" is not: a speculative
+        execution may be tried last and answer second."""
+        future = self.response_future
+        if error is None:
+            return None if future is None else future.coordinator_host
+        if isinstance(error, OperationTimedOut):
+            return error.last_host
+        if future is None or isinstance(error, NoHostAvailable):
+            return None  # an earlier page's coordinator, if any, is not the culprit
+        return future.coordinator_host
+
     def _finish(self, result: Any, error: BaseException | None) -> None:
         self.settled = True
         core = self.core
@@ -182,6 +204,9 @@ class DriverRequest:
             self.paging_state = _compat.paging_state(future)
             self.column_names = _compat.column_names(future)
             rows = result if type(result) is list else _as_rows(result)
+        trace = self.trace
+        if trace is not None:
+            trace.page_done(self, self.coordinator(error), len(rows), error)
         listener = self.listener
         if listener is not None:
             self.listener = None  # it refers back to us: no cycle once the page is delivered

@@ -86,6 +86,8 @@ _FIELDS = (
     "max_in_flight",
     "fetch_size",
     "row_factory",
+    "trace_statements",
+    "tracer_provider",
     "cluster_options",
 )
 
@@ -95,6 +97,9 @@ class CassandraConfig:
 
     ``contact_points`` entries may carry their own port (``"h1:9043"``); others use ``port``.
     Extra keyword arguments are passed to ``cassandra.cluster.Cluster`` unchanged.
+    ``tracer_provider`` (default: OpenTelemetry's global one) and ``trace_statements`` (record
+    statement texts in spans; bound values never) are read by the session's tracing
+    (docs/observability.md).
     """
 
     __slots__ = _FIELDS
@@ -112,6 +117,8 @@ class CassandraConfig:
     max_in_flight: int
     fetch_size: int
     row_factory: str | Callable[[list[str], list[Any]], list[Any]]
+    trace_statements: bool
+    tracer_provider: Any
     cluster_options: Mapping[str, Any]
 
     def __init__(
@@ -129,6 +136,8 @@ class CassandraConfig:
         max_in_flight: int = 1024,
         fetch_size: int = 5000,
         row_factory: str | Callable[[list[str], list[Any]], list[Any]] = "named_tuple",
+        trace_statements: bool = False,
+        tracer_provider: Any = None,
         **cluster_options: Any,
     ) -> None:
         if isinstance(contact_points, str):
@@ -174,6 +183,14 @@ class CassandraConfig:
                 f"row_factory: expected one of {sorted(ROW_FACTORIES)} or a callable "
                 f"(column_names, rows) -> list, got {row_factory!r}"
             )
+        if not isinstance(trace_statements, bool):
+            raise ConfigError(f"trace_statements: expected True or False, got {trace_statements!r}")
+        get_tracer = getattr(tracer_provider, "get_tracer", None)
+        if tracer_provider is not None and not callable(get_tracer):
+            raise ConfigError(
+                "tracer_provider: expected an OpenTelemetry TracerProvider (with get_tracer()), "
+                f"got {type(tracer_provider).__name__}"
+            )
         for reserved in ("contact_points", "port", "auth_provider", "ssl_context", "ssl_options"):
             if reserved in cluster_options:
                 raise ConfigError(f"{reserved}: set it through CassandraConfig's own arguments")
@@ -192,6 +209,8 @@ class CassandraConfig:
             "max_in_flight": max_in_flight,
             "fetch_size": fetch_size,
             "row_factory": row_factory,
+            "trace_statements": trace_statements,
+            "tracer_provider": tracer_provider,
             "cluster_options": MappingProxyType(dict(cluster_options)),
         }
         for name, value in values.items():

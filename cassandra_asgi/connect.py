@@ -24,8 +24,10 @@ from . import _compat
 from ._core import SessionCore
 from .config import CassandraConfig
 from .errors import ConnectError
+from .health import describe_cluster
 from .rows import ROW_FACTORIES
 from .session import AsyncSession
+from .tracing import tracing_for
 
 __all__ = ["ROW_PROFILES", "Connecting", "build_cluster", "connect"]
 
@@ -173,10 +175,22 @@ async def _open(config: CassandraConfig) -> AsyncSession:
             raise ConnectError(f"could not connect to {where}: {exc}") from exc.__cause__
         raise ConnectError(f"could not connect to {where}: {type(exc).__name__}: {exc}") from exc
     core = SessionCore(loop, config.max_in_flight)
-    log.info("connected to %s (keyspace %s)", where, config.keyspace)
+    core.tracing = tracing_for(config)
+    log.info(
+        "connected to %s: %s, tracing %s",
+        where,
+        describe_cluster(cluster, keyspace=driver_session.keyspace, io=_io_mode(config)),
+        "on" if core.tracing is not None else "off",
+    )
     return AsyncSession(
         core, cluster, driver_session, admin, contact_points=tuple(where.split(", "))
     )
+
+
+def _io_mode(config: CassandraConfig) -> str:
+    """``thread``: the driver's reactor thread serves the sockets (the only mode until the
+    ``io`` setting exists)."""
+    return str(getattr(config, "io", "thread"))
 
 
 class Connecting:

@@ -6,20 +6,38 @@ power of two wide, so a percentile is within about 6% of the true value, and nev
 exact maximum); a snapshot merges the slices of the last ``LATENCY_PERIOD`` seconds. So memory
 stays bounded however long the process lives, the summary speaks of a stated stretch of time
 whatever the request rate, and a regression is not averaged away by old samples.
+
+Each request is also counted in a cumulative histogram with fixed bounds, which is what
+Prometheus needs (``PrometheusCollector``, with ``prometheus_client`` imported only when one
+is made).
 """
 
 from __future__ import annotations
 
+import bisect
+import concurrent.futures
 import math
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ._compat import running_loop
 from .errors import NoHostAvailable
 
-__all__ = ["LATENCY_PERIOD", "LATENCY_SLICE", "HostMetrics", "MetricsRecorder", "SessionMetrics"]
+if TYPE_CHECKING:
+    from .session import AsyncSession
+
+__all__ = [
+    "DURATION_BUCKETS",
+    "LATENCY_PERIOD",
+    "LATENCY_SLICE",
+    "HostMetrics",
+    "MetricsRecorder",
+    "PrometheusCollector",
+    "SessionMetrics",
+]
 
 #: Seconds the latency summary covers (the current slice and the ones before it).
 LATENCY_PERIOD = 60.0
@@ -27,6 +45,13 @@ LATENCY_PERIOD = 60.0
 LATENCY_SLICE = 10.0
 #: Buckets per power of two.
 _SUB_BUCKETS = 16
+#: Upper bounds (seconds) of the cumulative request-duration histogram exported to Prometheus,
+#: which needs fixed bounds counted since the start, unlike the windowed summary above.
+DURATION_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+_bisect_left = bisect.bisect_left
 
 
 @dataclass(frozen=True)
@@ -35,6 +60,8 @@ class HostMetrics:
 
     ``requests`` and ``errors`` count each request (page) against the host that gave the
     outcome, the last one tried; ``in_flight`` counts it against the host it was sent to first.
+    ``connections``: the driver's open connections to it; ``rack`` and ``release_version`` as
+    the node reports them.
     """
 
     address: str
@@ -44,6 +71,9 @@ class HostMetrics:
     requests: int = 0
     errors: int = 0
     in_flight: int = 0
+    rack: str | None = None
+    connections: int = 0
+    release_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +131,9 @@ class SessionMetrics:
                     "requests": host.requests,
                     "errors": host.errors,
                     "in_flight": host.in_flight,
+                    "rack": host.rack,
+                    "connections": host.connections,
+                    "release_version": host.release_version,
                 }
                 for address, host in self.hosts.items()
             },
@@ -137,6 +170,8 @@ class MetricsRecorder:
         "_slice",
         "_slices",
         "by_host",
+        "duration_counts",
+        "duration_sum",
         "errors",
         "errors_by_type",
         "requests",
@@ -155,6 +190,10 @@ class MetricsRecorder:
         self._slices: deque[_Slice] = deque(maxlen=math.ceil(period / slice_seconds))
         #: driver ``Host`` -> [requests, errors, in flight]
         self.by_host: dict[Any, list[int]] = {}
+        #: Since the start, for Prometheus: requests per ``DURATION_BUCKETS`` bucket (the last
+        #: one unbounded) and their total seconds.
+        self.duration_counts = [0] * (len(DURATION_BUCKETS) + 1)
+        self.duration_sum = 0.0
 
     def sent(self, host: Any) -> None:
         """A request (page) went to ``host`` (a driver ``Host``) first."""
@@ -180,6 +219,8 @@ class MetricsRecorder:
         """Count one completed driver request (one page counts as one request) that took
         ``seconds`` and ended at ``now`` (``time.perf_counter()``)."""
         self.requests += 1
+        self.duration_counts[_bisect_left(DURATION_BUCKETS, seconds)] += 1
+        self.duration_sum += seconds
         index = int(now // self._slice)
         slices = self._slices
         if not slices or slices[-1].index != index:
@@ -211,8 +252,10 @@ class MetricsRecorder:
         waiting: int,
         now: float | None = None,
         hosts: Iterable[Any] = (),
+        pools: Mapping[Any, Any] | None = None,
     ) -> SessionMetrics:
-        """``hosts``: the driver ``Host`` objects the cluster knows (listed even when idle)."""
+        """``hosts``: the driver ``Host`` objects the cluster knows (listed even when idle);
+        ``pools``: the driver's ``Session.get_pool_state()``, for their open connections."""
         counters: dict[str, Any] = {
             "in_flight": in_flight,
             "max_in_flight": max_in_flight,
@@ -221,7 +264,7 @@ class MetricsRecorder:
             "errors": self.errors,
             "errors_by_type": dict(self.errors_by_type),
             "latency_period": self._period,
-            "hosts": self._hosts(hosts),
+            "hosts": self._hosts(hosts, pools or {}),
         }
         oldest = int((time.perf_counter() if now is None else now) // self._slice)
         oldest -= self._slices.maxlen or 1
@@ -254,7 +297,7 @@ class MetricsRecorder:
             latency_max=largest,
         )
 
-    def _hosts(self, known: Iterable[Any]) -> dict[str, HostMetrics]:
+    def _hosts(self, known: Iterable[Any], pools: Mapping[Any, Any]) -> dict[str, HostMetrics]:
         by_host = self.by_host
         listed = list(known)
         seen = set(listed)
@@ -262,6 +305,158 @@ class MetricsRecorder:
         for host in [*listed, *(h for h in list(by_host) if h not in seen)]:
             requests, errors, in_flight = by_host.get(host, (0, 0, 0))
             found[str(host.address)] = HostMetrics(
-                str(host.address), host.datacenter, host.is_up, requests, errors, in_flight
+                str(host.address),
+                host.datacenter,
+                host.is_up,
+                requests,
+                errors,
+                in_flight,
+                rack=host.rack,
+                connections=(pools.get(host) or {}).get("open_count", 0),
+                release_version=host.release_version,
             )
         return found
+
+
+#: Seconds a scrape from another thread waits for the session's loop to take the reading.
+COLLECT_TIMEOUT = 5.0
+
+
+def _prometheus_core() -> Any:
+    try:
+        from prometheus_client import core
+    except ImportError as exc:
+        raise ImportError(
+            "PrometheusCollector needs prometheus_client: pip install 'cassandra-asgi[prometheus]'"
+        ) from exc
+    return core
+
+
+class PrometheusCollector:
+    """The session's metrics as Prometheus families, read at each scrape.
+
+    ``registry.register(PrometheusCollector(session))`` on a ``prometheus_client``
+    ``CollectorRegistry`` (or the default ``REGISTRY``). Labels stay bounded: an outcome, an
+    exception class name, a node's address, data centre and rack, never a statement or a
+    key. ``cassandra_asgi_host_up`` leaves out nodes the driver never connected to (those its
+    load-balancing policy ignores, such as a remote data centre's): they are neither up nor
+    down. A scrape from the session's loop (a ``/metrics`` route of the app) reads at once; one
+    from another thread (``prometheus_client.start_http_server``) has the loop take the reading
+    and waits up to ``COLLECT_TIMEOUT`` seconds for it. A closed session exports nothing.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._core_module = _prometheus_core()
+        self._session = session
+
+    def _families(self) -> dict[str, Any]:
+        core = self._core_module
+        counter, gauge = core.CounterMetricFamily, core.GaugeMetricFamily
+        return {
+            "requests": counter(
+                "cassandra_asgi_requests",
+                "Driver requests completed (each page counts), by outcome and exception class.",
+                labels=["outcome", "error_type"],
+            ),
+            "duration": core.HistogramMetricFamily(
+                "cassandra_asgi_request_duration_seconds",
+                "Seconds from sending a request (a page) to its outcome.",
+            ),
+            "in_flight": gauge("cassandra_asgi_in_flight", "Requests in the driver's hands."),
+            "waiting": gauge("cassandra_asgi_waiting", "Callers waiting for an in-flight slot."),
+            "max_in_flight": gauge(
+                "cassandra_asgi_max_in_flight", "The session's in-flight cap (max_in_flight)."
+            ),
+            "host_up": gauge(
+                "cassandra_asgi_host_up",
+                "1 while the driver considers the node up, 0 once it marked it down.",
+                labels=["address", "dc", "rack"],
+            ),
+            "host_in_flight": gauge(
+                "cassandra_asgi_host_in_flight",
+                "Requests of this session in flight to the node (counted where first sent).",
+                labels=["address"],
+            ),
+            "pool_connections": gauge(
+                "cassandra_asgi_pool_connections",
+                "Open connections of the driver's pool to the node.",
+                labels=["address"],
+            ),
+            "host_requests": counter(
+                "cassandra_asgi_host_requests",
+                "Requests (pages) whose outcome the node gave: the last one tried.",
+                labels=["address"],
+            ),
+            "host_errors": counter(
+                "cassandra_asgi_host_errors",
+                "Failed requests (pages) whose outcome the node gave: the last one tried.",
+                labels=["address"],
+            ),
+        }
+
+    def describe(self) -> list[Any]:
+        """The families without samples (lets a registry detect duplicate names)."""
+        return list(self._families().values())
+
+    def collect(self) -> list[Any]:
+        reading = self._read()
+        if reading is None:
+            return []
+        metrics, counts, total = reading
+        families = self._families()
+        requests = families["requests"]
+        requests.add_metric(["ok", ""], metrics.requests - metrics.errors)
+        for name, count in sorted(metrics.errors_by_type.items()):
+            if "(" not in name:  # "NoHostAvailable(Unavailable)" details one already counted
+                requests.add_metric(["error", name], count)
+        cumulative, buckets = 0, []
+        for bound, count in zip((*DURATION_BUCKETS, math.inf), counts, strict=True):
+            cumulative += count
+            buckets.append((_bucket_bound(bound), cumulative))
+        families["duration"].add_metric([], buckets, total)
+        families["in_flight"].add_metric([], metrics.in_flight)
+        families["waiting"].add_metric([], metrics.waiting)
+        families["max_in_flight"].add_metric([], metrics.max_in_flight)
+        for address, host in sorted(metrics.hosts.items()):
+            labels = [address, host.datacenter or "", host.rack or ""]
+            if host.up is not None:
+                families["host_up"].add_metric(labels, 1 if host.up else 0)
+            families["host_in_flight"].add_metric([address], host.in_flight)
+            families["pool_connections"].add_metric([address], host.connections)
+            families["host_requests"].add_metric([address], host.requests)
+            families["host_errors"].add_metric([address], host.errors)
+        return list(families.values())
+
+    def _read(self) -> tuple[SessionMetrics, list[int], float] | None:
+        session = self._session
+        if session.closed:
+            return None
+        core = session._core
+        recorder = core.metrics
+
+        def take() -> tuple[SessionMetrics, list[int], float]:
+            return session.metrics, list(recorder.duration_counts), recorder.duration_sum
+
+        if running_loop() is core.loop:
+            return take()
+        if core.loop.is_closed():
+            return None
+        outcome: concurrent.futures.Future[tuple[SessionMetrics, list[int], float]]
+        outcome = concurrent.futures.Future()
+
+        def take_on_the_loop() -> None:
+            try:
+                outcome.set_result(take())
+            except BaseException as exc:
+                outcome.set_exception(exc)
+
+        try:
+            core.loop.call_soon_threadsafe(take_on_the_loop)
+        except RuntimeError:  # the loop closed meanwhile
+            return None
+        return outcome.result(timeout=COLLECT_TIMEOUT)
+
+
+def _bucket_bound(bound: float) -> str:
+    """A bucket bound as Prometheus writes it (``"+Inf"`` for the last)."""
+    return "+Inf" if bound == math.inf else repr(bound)

@@ -9,6 +9,7 @@ default executor in the application can never delay them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import time
@@ -24,6 +25,7 @@ from ._binding import bind
 from ._core import SessionCore, process_generation, yield_to_the_loop
 from ._request import DriverRequest
 from .errors import SessionClosedError
+from .health import DEFAULT_HEALTH_TIMEOUT, HealthReport, HostStateLog, check_health
 from .metrics import SessionMetrics
 from .results import AsyncResultSet
 from .rows import RowFactory, loop_shaper
@@ -60,6 +62,9 @@ class AsyncSession:
         #: The same object for the cluster's lifetime (the driver refuses to replace it).
         self._default_profile = cluster.profile_manager.default
         self._close_task: asyncio.Task[None] | None = None
+        #: Logs nodes going down and coming back (the driver calls it from its threads).
+        self._host_log = HostStateLog()
+        cluster.register_listener(self._host_log)
 
     # -- properties ------------------------------------------------------------------------
     @property
@@ -73,12 +78,14 @@ class AsyncSession:
 
     @property
     def metrics(self) -> SessionMetrics:
+        """Counters, latency percentiles and a per-node view (``SessionMetrics``)."""
         gate = self._core.gate
         return self._core.metrics.snapshot(
             in_flight=gate.in_flight,
             max_in_flight=gate.limit,
             waiting=gate.waiting,
             hosts=self._cluster.metadata.all_hosts(),
+            pools=self._driver.get_pool_state(),
         )
 
     @property
@@ -172,15 +179,22 @@ class AsyncSession:
         wait for a free in-flight slot plus the driver's request. Driver exceptions propagate
         unchanged.
         """
+        core = self._core
+        tracing = core.tracing
+        trace = None if tracing is None else tracing.call("execute", query, self._driver.keyspace)
         try:
-            core = self._core
             core.check_usable()
             statement, parameters = self._statement(query, parameters, fetch_size)
             budget = self._budget(timeout, execution_profile)
             deadline = core.gate.admit(budget)
             if deadline.slot is not None:
+                if trace is not None:
+                    trace.queued()
                 await core.gate.wait(deadline)
+                if trace is not None:
+                    trace.admitted()
             request = DriverRequest(core, budget)
+            request.trace = trace
             request.arm()
             try:
                 # No local for the driver's future: on failure it holds the exception, whose
@@ -198,10 +212,16 @@ class AsyncSession:
             except Exception as exc:
                 request.give_back_slot(exc)
                 raise
-            return AsyncResultSet(request, await request.wait())
-        except Exception:
-            await yield_to_the_loop()
+            result = AsyncResultSet(request, await request.wait())
+        except BaseException as exc:
+            if trace is not None:
+                trace.end(exc)
+            if isinstance(exc, Exception):
+                await yield_to_the_loop()
             raise
+        if trace is not None:
+            trace.end()
+        return result
 
     def stream(
         self,
@@ -237,8 +257,12 @@ class AsyncSession:
             )
             request.start(future)
 
-        request = DriverRequest(self._core, self._budget(timeout, execution_profile))
-        return RowStream(self._core, request, prefetch=prefetch, send_first=send_first)
+        core = self._core
+        request = DriverRequest(core, self._budget(timeout, execution_profile))
+        tracing = core.tracing
+        if tracing is not None:  # the span starts at the first read
+            request.trace = tracing.call("stream", query, driver.keyspace, start=False)
+        return RowStream(core, request, prefetch=prefetch, send_first=send_first)
 
     async def prepare(self, query: str) -> Any:
         """Prepare ``query`` once per keyspace; concurrent callers share one round trip.
@@ -247,28 +271,38 @@ class AsyncSession:
         session's own thread pool.
         """
         core = self._core
+        tracing = core.tracing
+        trace = None if tracing is None else tracing.call("prepare", query, self._driver.keyspace)
         try:
-            core.check_usable()
-            if not isinstance(query, str):
-                raise TypeError(f"query: expected a CQL string, got {type(query).__name__}")
-        except Exception:
-            await yield_to_the_loop()
+            try:
+                core.check_usable()
+                if not isinstance(query, str):
+                    raise TypeError(f"query: expected a CQL string, got {type(query).__name__}")
+            except Exception:
+                await yield_to_the_loop()
+                raise
+            key = (self._driver.keyspace, query)
+            shared = self._prepared.get(key)
+            if shared is None:
+                shared = core.loop.run_in_executor(self._admin, self._driver.prepare, query)
+                self._prepared[key] = shared
+
+                def forget_failure(done: asyncio.Future[Any]) -> None:
+                    # Marks the exception retrieved even if every caller was cancelled, and
+                    # lets the next call try again instead of replaying the error forever.
+                    failed = done.cancelled() or done.exception() is not None
+                    if failed and self._prepared.get(key) is done:
+                        del self._prepared[key]
+
+                shared.add_done_callback(forget_failure)
+            prepared = await asyncio.shield(shared)
+        except BaseException as exc:
+            if trace is not None:
+                trace.end(exc)
             raise
-        key = (self._driver.keyspace, query)
-        shared = self._prepared.get(key)
-        if shared is None:
-            shared = core.loop.run_in_executor(self._admin, self._driver.prepare, query)
-            self._prepared[key] = shared
-
-            def forget_failure(done: asyncio.Future[Any]) -> None:
-                # Marks the exception retrieved even if every caller was cancelled, and lets
-                # the next call try again instead of replaying the error forever.
-                failed = done.cancelled() or done.exception() is not None
-                if failed and self._prepared.get(key) is done:
-                    del self._prepared[key]
-
-            shared.add_done_callback(forget_failure)
-        return await asyncio.shield(shared)
+        if trace is not None:
+            trace.end()
+        return prepared
 
     async def execute_concurrent(
         self,
@@ -315,11 +349,21 @@ class AsyncSession:
             await asyncio.gather(*workers, return_exceptions=True)
         return results
 
-    async def ping(self) -> float:
-        """Round-trip seconds of a trivial query: a health check that touches the cluster."""
+    async def ping(self, *, timeout: float | None = None) -> float:  # noqa: ASYNC109
+        """Round-trip seconds of a trivial query: a health check that touches the cluster.
+
+        ``timeout`` as for ``execute()`` (default: the execution profile's).
+        """
         started = time.perf_counter()
-        await self.execute(PING_QUERY)
+        await self.execute(PING_QUERY, timeout=timeout)
         return time.perf_counter() - started
+
+    async def health(self, *, timeout: float = DEFAULT_HEALTH_TIMEOUT) -> HealthReport:  # noqa: ASYNC109
+        """Whether the session can serve: ``ok`` when a node of the local data centre is up
+        and a ping answers within ``timeout`` seconds; also the ping's round trip, nodes up and
+        down per data centre, requests in flight and callers waiting. Never raises for an
+        unhealthy cluster: the report says what failed."""
+        return await check_health(self, timeout)
 
     # -- lifetime --------------------------------------------------------------------------
     async def close(self, grace: float = DEFAULT_CLOSE_GRACE) -> None:
@@ -349,6 +393,7 @@ class AsyncSession:
 
     async def _shutdown(self, grace: float) -> None:
         core = self._core
+        started, completed = time.perf_counter(), core.metrics.requests
         if not await core.gate.wait_idle(grace):
             log.warning(
                 "closing the session with %d requests still in flight after %.1fs",
@@ -360,6 +405,8 @@ class AsyncSession:
         # (they outlived the grace period) are failed before the driver cuts their connections:
         # their callers get one documented error, and the driver's late callbacks find them
         # already settled (it never completes some requests cut off by its shutdown at all).
+        drained, left = core.metrics.requests - completed, len(core.pending)
+        drain_time = time.perf_counter() - started
         core.shut_down = True
         core.gate.refuse("the session was closed before this request could be sent")
         for request in list(core.pending):
@@ -370,9 +417,18 @@ class AsyncSession:
                 ),
             )
         await self._stop_driver()
-        log.info("cassandra_asgi session to %s closed", ",".join(self._contact_points))
+        log.info(
+            "cassandra_asgi session to %s closed in %.3fs: %d requests drained in %.3fs%s",
+            ",".join(self._contact_points),
+            time.perf_counter() - started,
+            drained,
+            drain_time,
+            f", {left} cut off after the {grace}s grace period" if left else "",
+        )
 
     async def _stop_driver(self) -> None:
+        with contextlib.suppress(ValueError):  # already unregistered
+            self._cluster.unregister_listener(self._host_log)
         try:
             await asyncio.get_running_loop().run_in_executor(self._admin, self._cluster.shutdown)
         finally:

@@ -17,14 +17,18 @@ collector (``rows``).
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._core import SessionCore, yield_to_the_loop
 from ._gate import Deadline
 from ._request import DriverRequest
+
+if TYPE_CHECKING:
+    from .tracing import TracedCall
 
 __all__ = ["ROWS_PER_CHUNK", "FirstPageSender", "RowStream"]
 
@@ -44,6 +48,7 @@ class RowStream:
     """
 
     __slots__ = (
+        "__weakref__",
         "_chunk",
         "_closed",
         "_core",
@@ -168,6 +173,40 @@ class RowStream:
     async def next_page(self, budget: float | None) -> list[Any] | None:
         """The next page as delivered (``None`` after the last). ``budget``: the timeout of a
         page fetched because of this call."""
+        trace = self.request.trace
+        if trace is None:
+            return await self._next_page(budget)
+        return await self._traced_next_page(trace, budget)
+
+    async def _traced_next_page(self, trace: TracedCall, budget: float | None) -> list[Any] | None:
+        """``_next_page`` inside a span: the stream's one span, started by its first read and
+        ended by its last (or by ``close()``), or for a result set's page, a span of its own
+        for each read that has to fetch."""
+        if trace.is_stream:
+            if not trace.started:
+                trace.start()
+                # A stream left without close() ends its span when it is garbage.
+                weakref.finalize(self, trace.end, closed_early=True)
+            try:
+                page = await self._next_page(budget)
+            except BaseException as exc:
+                trace.end(exc)
+                raise
+            if page is None:
+                trace.end(closed_early=not self.exhausted)
+            return page
+        if self._pages or self._error is not None or self._closed or self.exhausted:
+            return await self._next_page(budget)  # nothing to fetch: no span
+        self.request.trace = trace = trace.next_page(self.request)
+        try:
+            page = await self._next_page(budget)
+        except BaseException as exc:
+            trace.end(exc)
+            raise
+        trace.end()
+        return page
+
+    async def _next_page(self, budget: float | None) -> list[Any] | None:
         try:
             if self._reader is not None:
                 raise RuntimeError("a page fetch of this result is already in progress")
@@ -257,6 +296,9 @@ class RowStream:
         if self._fetching and not self.request.settled:
             self.request.abandon()
         self._wake_reader()
+        trace = self.request.trace
+        if trace is not None and trace.is_stream:
+            trace.end(closed_early=not self.exhausted)
 
     async def pages(self) -> AsyncIterator[list[Any]]:
         """Yield each page as a list of rows."""

@@ -4,7 +4,7 @@ Run: ``CASSANDRA_CONTACT_POINTS=127.0.0.1 python examples/aiohttp_app.py``.
 
 ``setup(app)`` adds a cleanup context that opens the session at startup and closes it at
 cleanup; the notes context added after it runs once the session exists, creates the schema
-and prepares the statements.
+and prepares the statements. ``/metrics`` serves the session's Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from contextlib import aclosing
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from monitoring import metrics_registry
 from notes import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -26,12 +27,14 @@ from notes import (
     parse_note,
     parse_note_id,
 )
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from startup import show_library_logs
 
 from cassandra_asgi import CassandraConfig
 from cassandra_asgi.adapters.aiohttp import CASSANDRA, get_session, setup
 
 NOTES = web.AppKey("notes", Notes)
+METRICS = web.AppKey("metrics", CollectorRegistry)
 
 
 @web.middleware
@@ -53,6 +56,12 @@ async def json_body(request: web.Request) -> object:
 async def health(request: web.Request) -> web.Response:
     rtt = await get_session(request).ping()
     return web.json_response({"status": "ok", "cassandra_rtt_ms": round(rtt * 1000, 3)})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format, read on this loop (no thread hop)."""
+    body = generate_latest(request.config_dict[METRICS])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def add_note(request: web.Request) -> web.Response:
@@ -113,6 +122,7 @@ def create_app(config: CassandraConfig | None = None) -> web.Application:
 
     async def notes_context(app: web.Application) -> AsyncIterator[None]:
         app[NOTES] = await Notes.create(app[CASSANDRA], keyspace)
+        app[METRICS] = metrics_registry(app[CASSANDRA])
         yield
 
     app = web.Application(middlewares=[bad_requests_as_400])
@@ -120,6 +130,7 @@ def create_app(config: CassandraConfig | None = None) -> web.Application:
     setup(app, config.replace(keyspace=None))
     app.cleanup_ctx.append(notes_context)  # after setup(), so the session already exists
     app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
     app.router.add_post("/notes", add_note)
     app.router.add_get("/notes", list_notes)
     app.router.add_get("/notes/stream", stream_notes)

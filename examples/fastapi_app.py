@@ -6,7 +6,8 @@ cluster with ``CASSANDRA_CONTACT_POINTS=127.0.0.1 uvicorn fastapi_app:app --app-
 ``CassandraMiddleware`` opens the worker's one session when the server starts the app (after
 any fork) and closes it at shutdown; its ``on_connect`` hook creates the schema and prepares
 every statement before the first request is accepted. Handlers receive that session through
-the typed dependency ``CassandraSession`` (an ``AsyncSession`` to type checkers).
+the typed dependency ``CassandraSession`` (an ``AsyncSession`` to type checkers). ``/metrics``
+serves the session's Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from monitoring import metrics_registry
 from notes import MAX_PAGE_SIZE, MAX_SEED, InvalidPageToken, Note, Notes, keyspace_for
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from startup import app_from_env
 
@@ -69,6 +72,7 @@ def create_app(config: CassandraConfig | None = None) -> FastAPI:
     async def prepare_notes(session: AsyncSession) -> None:
         """Runs after each connect, before the app accepts requests."""
         app.state.notes = await Notes.create(session, keyspace)
+        app.state.metrics = metrics_registry(session)
 
     # Connect without a keyspace: on a fresh cluster it does not exist until prepare_notes.
     app.add_middleware(
@@ -78,6 +82,12 @@ def create_app(config: CassandraConfig | None = None) -> FastAPI:
     @app.get("/health")
     async def health(session: CassandraSession) -> dict[str, float | str]:
         return {"status": "ok", "cassandra_rtt_ms": round(await session.ping() * 1000, 3)}
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        """Prometheus text format, read on this loop (no thread hop)."""
+        body = generate_latest(request.app.state.metrics)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/notes", status_code=status.HTTP_201_CREATED)
     async def add_note(note: NoteIn, notes: NotesTable) -> NoteOut:

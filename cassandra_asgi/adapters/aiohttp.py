@@ -9,13 +9,14 @@ core's job (``cassandra_asgi.connect``); this module only wires its lifetime to 
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 from aiohttp import web
 
 from ..config import CassandraConfig
 from ..errors import CassandraASGIError, LifespanNotRunError
+from ..health import DEFAULT_HEALTH_TIMEOUT
 from ..lifetime import open_app_session
 from ..session import AsyncSession
 
@@ -27,6 +28,8 @@ __all__ = [
     "SessionNotConfiguredError",
     "cassandra_context",
     "get_session",
+    "health_handler",
+    "make_health_handler",
     "setup",
 ]
 
@@ -143,3 +146,23 @@ def get_session(
         "cassandra_asgi.adapters.aiohttp.setup(app) or "
         "app.cleanup_ctx.append(cassandra_context()) on this application or a parent"
     )
+
+
+def make_health_handler(
+    app_key: web.AppKey[AsyncSession] = CASSANDRA, *, timeout: float = DEFAULT_HEALTH_TIMEOUT
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A handler answering ``session.health()`` as JSON: 200 when ok, 503 when not.
+    ``timeout``: seconds the check's query may take (docs/observability.md has the policy)."""
+    _require_app_key(app_key)
+
+    async def health(request: web.Request) -> web.Response:
+        report = await get_session(request, app_key).health(timeout=timeout)
+        return web.json_response(
+            report.as_dict(), status=report.http_status, headers={"Cache-Control": "no-store"}
+        )
+
+    return health
+
+
+#: ``app.router.add_get("/health", health_handler)``: the health of the default session.
+health_handler = make_health_handler()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,10 +32,17 @@ from asgiref.typing import (
 
 from ..config import CassandraConfig
 from ..errors import CassandraASGIError, ConfigError, LifespanNotRunError, StartupHookError
+from ..health import DEFAULT_HEALTH_TIMEOUT
 from ..lifetime import OnConnect, open_app_session
 from ..session import AsyncSession
 
-__all__ = ["CassandraMiddleware", "SessionNotFoundError", "get_session"]
+__all__ = [
+    "CassandraMiddleware",
+    "HealthEndpoint",
+    "SessionNotFoundError",
+    "get_session",
+    "health_endpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -337,3 +345,43 @@ def get_session(request_or_scope: Any, state_key: str = "cassandra") -> AsyncSes
             "sub-apps inherit it) and make sure the request went through it"
         )
     return session
+
+
+class HealthEndpoint:
+    """An ASGI app answering ``session.health()`` as JSON: 200 when ok, 503 when not.
+
+    A class, not a function, so that Starlette's ``Route`` (and FastAPI's ``add_route``) serve
+    it as an ASGI app rather than call it with a request.
+    """
+
+    def __init__(self, state_key: str = "cassandra", timeout: float = DEFAULT_HEALTH_TIMEOUT):
+        self.state_key = state_key
+        self.timeout = timeout
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"the health endpoint serves HTTP, not {scope['type']!r}")
+        report = await get_session(scope, self.state_key).health(timeout=self.timeout)
+        body = json.dumps(report.as_dict()).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": report.http_status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def health_endpoint(
+    state_key: str = "cassandra", *, timeout: float = DEFAULT_HEALTH_TIMEOUT
+) -> HealthEndpoint:
+    """A health check of the session under ``state_key`` for a readiness probe:
+    ``Route("/health", health_endpoint())`` (Starlette), ``app.add_route("/health",
+    health_endpoint())`` (FastAPI), or called from a raw ASGI app. ``timeout``: seconds the
+    check's query may take (docs/observability.md has the policy)."""
+    return HealthEndpoint(state_key, timeout)

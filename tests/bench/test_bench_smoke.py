@@ -100,13 +100,19 @@ def test_both_http_apps_served_requests_without_errors(
 ) -> None:
     report, _, _ = bench_run
     apps = report["http"]["apps"]
-    assert set(apps) == {"example_http", "middleware_http", "sync_threadpool_http"}
+    assert set(apps) == {
+        "example_http",
+        "middleware_http",
+        "traced_middleware_http",
+        "sync_threadpool_http",
+    }
     for name, row in apps.items():
         assert _positive(row["rps"]), name
         assert _positive(row["p99_ms"]), name
         assert row["errors"] == 0, (name, row["first_error"])
     assert _positive(report["http_vs_sync_threadpool"])
     assert _positive(report["http_middleware_vs_sync_threadpool"])
+    assert _positive(report["http_traced_vs_untraced"])
 
 
 def test_table_prints_a_verdict_for_every_target(
