@@ -55,6 +55,7 @@ class SessionCore:
         "gate",
         "generation",
         "loop",
+        "loop_io",
         "metrics",
         "pending",
         "shut_down",
@@ -78,6 +79,9 @@ class SessionCore:
         #: The session's spans (``tracing``); ``None`` when nothing would record them, so the
         #: request path checks one attribute.
         self.tracing: Tracing | None = None
+        #: ``io="loop"``: the task that closes the session's connections if the loop stops
+        #: before ``close()`` (``_loop_io.watch_loop``); ``None`` with the reactor thread.
+        self.loop_io: asyncio.Task[None] | None = None
 
     def check_usable(self, *, new_call: bool = True) -> None:
         """Fail fast, with a message naming the fix, when the session cannot serve a call.

@@ -433,6 +433,8 @@ class AsyncSession:
             await asyncio.get_running_loop().run_in_executor(self._admin, self._cluster.shutdown)
         finally:
             self._admin.shutdown(wait=False)
+            if self._core.loop_io is not None and not self._core.loop.is_closed():
+                self._core.loop_io.cancel()
 
     async def __aenter__(self) -> AsyncSession:
         return self
