@@ -20,15 +20,21 @@ from cassandra.util import _sanitize_identifiers
 
 __all__ = [
     "RELIED_ON",
+    "RELIED_ON_PER_INSTANCE",
     "clean_column_name",
     "column_names",
+    "connect_socket",
     "forget_spent_timer",
+    "io_buffer",
+    "orphan_request",
     "paging_state",
     "query_retries",
     "rearm_timer",
     "running_loop",
     "sanitize_identifiers",
+    "session_pools",
     "set_prepare_timeout",
+    "start_handshake",
 ]
 
 #: ``module:object.attribute`` for each private name used below.
@@ -42,7 +48,18 @@ RELIED_ON = (
     "cassandra.cluster:ResponseFuture._col_names",
     "cassandra.cluster:ResponseFuture._query_retries",
     "cassandra.cluster:Session._default_timeout",
+    "cassandra.cluster:Session._pools",
+    "cassandra.connection:Connection.orphaned_request_ids",
+    "cassandra.connection:Connection.orphaned_threshold",
+    "cassandra.connection:Connection.orphaned_threshold_reached",
+    "cassandra.connection:Connection._iobuf",
+    "cassandra.connection:Connection._socket",
+    "cassandra.connection:Connection._connect_socket",
+    "cassandra.connection:Connection._send_options_message",
 )
+#: Private attributes a driver ``Connection`` only gets in its ``__init__``
+#: (``module:Class.attribute``; checked on an unconnected instance).
+RELIED_ON_PER_INSTANCE = ("cassandra.connection:Connection._requests",)
 
 #: The running event loop of this thread, or ``None`` (``asyncio.get_running_loop`` raises).
 running_loop: Callable[[], Any] = _get_running_loop
@@ -83,6 +100,49 @@ def rearm_timer(future: Any, timeout: float | None) -> None:
 def forget_spent_timer(future: Any) -> None:
     """Drop a finished future's cancelled timer, which refers back to the future."""
     future._timer = None
+
+
+def connect_socket(connection: Any) -> Any:
+    """Open (blocking: connect, TLS handshake) and return a driver connection's socket, as
+    every driver reactor does before serving it (``_loop_io``)."""
+    connection._connect_socket()
+    return connection._socket
+
+
+def start_handshake(connection: Any) -> None:
+    """Send the OPTIONS that starts a connection's protocol handshake (the reactors' step)."""
+    connection._send_options_message()
+
+
+def io_buffer(connection: Any) -> Any:
+    """The buffer a reactor appends received bytes to before ``process_io_buffer()``; the
+    driver replaces it as frames are consumed, so it is asked for at each read."""
+    return connection._iobuf
+
+
+def session_pools(driver_session: Any) -> Any:
+    """The driver session's ``{Host: HostConnection}``, for the lean path (``_lean``) to borrow
+    a connection to the first host of the query plan, as ``ResponseFuture._query`` does."""
+    return driver_session._pools
+
+
+def orphan_request(connection: Any, pool: Any, request_id: int) -> bool:
+    """What the driver's ``ResponseFuture._on_timeout`` does with a request that timed out:
+    stop waiting for it, keep its stream id from reuse until the late reply comes (marking the
+    connection for replacement past the orphan threshold), give the connection back. ``False``
+    when the request was already gone (its connection failed under it)."""
+    try:
+        connection._requests.pop(request_id)
+    except KeyError:
+        return False
+    if not pool.is_shutdown:
+        with connection.lock:
+            orphaned = connection.orphaned_request_ids
+            orphaned.add(request_id)
+            if len(orphaned) >= connection.orphaned_threshold:
+                connection.orphaned_threshold_reached = True
+        pool.return_connection(connection, stream_was_orphaned=True)
+    return True
 
 
 def set_prepare_timeout(driver_session: Any, seconds: float) -> None:

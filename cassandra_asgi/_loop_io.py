@@ -25,6 +25,8 @@ from typing import Any, ClassVar
 
 from cassandra.connection import Connection, ConnectionException, ConnectionShutdown
 
+from . import _compat
+
 __all__ = ["LoopConnection", "LoopTimer", "connection_class_for", "watch_loop"]
 
 log = logging.getLogger("cassandra_asgi")
@@ -93,13 +95,15 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
         self._reader_armed = False
         self._chunk = bytearray(_READ_CHUNK)
         self._view = memoryview(self._chunk)
-        self._connect_socket()  # blocking, in the driver's thread: connect and TLS handshake
-        self._socket.setblocking(False)
-        self._fd = self._socket.fileno()
-        self._tls = isinstance(self._socket, ssl.SSLSocket)
+        self._sock: Any = None
+        # Blocking, in the driver's thread: connect and TLS handshake.
+        self._sock = _compat.connect_socket(self)
+        self._sock.setblocking(False)
+        self._fd = self._sock.fileno()
+        self._tls = isinstance(self._sock, ssl.SSLSocket)
         self.open_connections.add(self)
         self._on_loop(self._start_reading)
-        self._send_options_message()
+        _compat.start_handshake(self)
 
     # -- reactor hooks the driver calls on the class ----------------------------------------
     @classmethod
@@ -132,7 +136,7 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
 
     def close(self) -> None:
         with self.lock:
-            if self.is_closed:
+            if self.is_closed:  # type: ignore[has-type]  # an untyped driver attribute
                 return
             self.is_closed = True
         log.debug("closing loop-served connection (%s) to %s", id(self), self.endpoint)
@@ -155,10 +159,10 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
 
     def _release_socket(self) -> None:
         self.open_connections.discard(self)
-        sock = self._socket
+        sock = self._sock
         if sock is None:
             return
-        self._socket = None
+        self._sock = None
         self._pending.clear()
         loop = self.loop
         if not loop.is_closed():
@@ -171,7 +175,7 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
             sock.close()
 
     def _queue(self, data: bytes) -> None:
-        if self._socket is None:
+        if self._sock is None:
             return  # closed: the driver has failed (or will fail) the request
         self._pending.append(data)
         if not self._flush_scheduled and not self._writer_armed:
@@ -185,7 +189,7 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
 
     def _write(self) -> None:
         pending = self._pending
-        sock = self._socket
+        sock = self._sock
         if sock is None or not pending:
             return
         data = pending[0] if len(pending) == 1 else b"".join(pending)
@@ -207,10 +211,10 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
             self.loop.remove_writer(self._fd)
 
     def _read(self) -> None:
-        sock = self._socket
+        sock = self._sock
         if sock is None:
             return
-        iobuf = self._iobuf
+        iobuf = _compat.io_buffer(self)
         view = self._view
         closed_by_peer = False
         while True:

@@ -1,0 +1,292 @@
+"""The lean path of ``io="loop"``: a plain prepared read sent without a ``ResponseFuture``.
+
+With the loop serving the sockets, the reply to an EXECUTE arrives on the very thread that
+awaits it, so most of what the driver's ``ResponseFuture`` does per request is there for
+threads that no longer exist: its ``threading.Event`` and lock, a reactor timer, callback
+lists, the query-plan generator kept for retries. For the hottest case this module sends the
+driver's own ``ExecuteMessage`` to the first host of the driver's query plan, over a
+connection borrowed from the driver's pool, and settles the waiting ``DriverRequest`` straight
+from the reply, with one ``call_later`` for the deadline.
+
+It takes only requests that may safely be sent again, reads (``SELECT``) and statements
+marked idempotent, and only the ordinary case: the first page, no custom payload, retry
+policy, speculative executions, continuous paging, driver metrics or per-call driver options.
+Any other outcome than a single page of rows (or a void result), an error, a full pool, a
+host without a pool, a reply warning or carrying new metadata, is not handled here: the
+request is handed to the full driver path, which sends it again and applies the retry policy,
+re-prepares, and so on. A client timeout is handled exactly as the driver handles it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cassandra import OperationTimedOut
+from cassandra.cluster import ExecutionProfile
+from cassandra.policies import NoSpeculativeExecutionPolicy
+from cassandra.protocol import (
+    RESULT_KIND_ROWS,
+    RESULT_KIND_VOID,
+    ExecuteMessage,
+    ResultMessage,
+)
+from cassandra.query import FETCH_SIZE_UNSET, BoundStatement
+
+from . import _compat
+from ._core import SessionCore
+from ._request import DriverRequest
+from .errors import SessionClosedError
+
+__all__ = ["LeanPath", "LeanRequest"]
+
+_TIMED_OUT = "Client request timeout. See Session.execute[_async](timeout)"
+
+
+def _is_read(query_string: str) -> bool:
+    return query_string.lstrip()[:6].upper() == "SELECT"
+
+
+class LeanPath:
+    """What a session's lean requests share: the driver session and its fixed settings."""
+
+    __slots__ = ("cluster", "core", "driver", "pools", "protocol_version")
+
+    def __init__(self, core: SessionCore, cluster: Any, driver_session: Any) -> None:
+        self.core = core
+        self.cluster = cluster
+        self.driver = driver_session
+        self.pools = _compat.session_pools(driver_session)
+        self.protocol_version = cluster.protocol_version
+
+    def takes(self, statement: Any, profile: Any) -> bool:
+        """Whether ``statement`` (already bound) under ``profile`` is the lean path's case."""
+        if type(statement) is not BoundStatement or type(profile) is not ExecutionProfile:
+            return False
+        if statement.custom_payload or statement.retry_policy is not None:
+            return False
+        if not (statement.is_idempotent or _is_read(statement.prepared_statement.query_string)):
+            return False
+        speculative = profile.speculative_execution_policy
+        if speculative is not None and type(speculative) is not NoSpeculativeExecutionPolicy:
+            return False
+        return profile.continuous_paging_options is None and not self.cluster.metrics_enabled
+
+    def message(self, statement: Any, profile: Any) -> ExecuteMessage:
+        """The EXECUTE the driver would send for ``statement`` (its first page)."""
+        driver = self.driver
+        prepared = statement.prepared_statement
+        fetch_size = statement.fetch_size
+        if fetch_size is FETCH_SIZE_UNSET:
+            fetch_size = driver.default_fetch_size
+        timestamp = None
+        if driver.use_client_timestamp:
+            timestamp = self.cluster.timestamp_generator()
+        consistency = statement.consistency_level
+        serial = statement.serial_consistency_level
+        message = ExecuteMessage(
+            prepared.query_id,
+            statement.values,
+            profile.consistency_level if consistency is None else consistency,
+            profile.serial_consistency_level if serial is None else serial,
+            fetch_size,
+            None,
+            timestamp,
+            skip_meta=bool(prepared.result_metadata),
+            result_metadata_id=prepared.result_metadata_id,
+        )
+        message.allow_beta_protocol_version = self.cluster.allow_beta_protocol_version
+        return message
+
+
+class LeanRequest(DriverRequest):
+    """A ``DriverRequest`` whose first page goes out on the lean path; if that path declines
+    the outcome, it becomes an ordinary driver request (``fall_back``)."""
+
+    __slots__ = (
+        "connection",
+        "deadline",
+        "lean",
+        "lean_host",
+        "message",
+        "pool",
+        "profile",
+        "profile_name",
+        "request_id",
+        "sent_at",
+        "statement",
+    )
+
+    def __init__(
+        self,
+        lean: LeanPath,
+        budget: float | None,
+        statement: Any,
+        profile: Any,
+        profile_name: Any,
+    ) -> None:
+        super().__init__(lean.core, budget)
+        self.lean = lean
+        self.statement = statement
+        self.profile = profile
+        self.profile_name = profile_name
+        self.message: Any = None
+        self.lean_host: Any = None
+        self.connection: Any = None
+        self.pool: Any = None
+        self.request_id = 0
+        self.deadline: Any = None
+        self.sent_at = 0.0
+
+    def send(self, timeout: float | None) -> None:
+        """Send the first page, on the lean path if a connection is at hand, else the driver's."""
+        lean = self.lean
+        statement = self.statement
+        core = self.core
+        policy = self.profile.load_balancing_policy
+        host = next(iter(policy.make_query_plan(lean.driver.keyspace, statement)), None)
+        pool = None if host is None else lean.pools.get(host)
+        if pool is None or pool.is_shutdown:
+            self.fall_back(timeout)
+            return
+        try:
+            connection, request_id = pool.borrow_connection(timeout=2.0)
+        except Exception:
+            self.fall_back(timeout)  # the driver tries the next host, or says why none
+            return
+        self.message = message = lean.message(statement, self.profile)
+        handler = lean.driver.client_protocol_handler
+        try:
+            connection.send_msg(
+                message,
+                request_id,
+                self._on_reply,
+                encoder=handler.encode_message,
+                decoder=handler.decode_message,
+                result_metadata=statement.prepared_statement.result_metadata,
+            )
+        except Exception:
+            pool.return_connection(connection)
+            self.message = None
+            self.fall_back(timeout)
+            return
+        self.connection, self.pool, self.request_id = connection, pool, request_id
+        self.lean_host = self.host = host
+        loop = core.loop
+        self.sent_at = loop.time()
+        if timeout is not None:
+            self.deadline = loop.call_later(timeout, self._on_deadline)
+        core.pending.add(self)
+        core.metrics.sent(host)
+
+    def fall_back(self, timeout: float | None) -> None:
+        """Hand the request to the driver's full path (``Session.execute_async``)."""
+        self.message = None
+        self.lean_host = None
+        self.start(
+            self.lean.driver.execute_async(
+                self.statement, None, timeout=timeout, execution_profile=self.profile_name
+            )
+        )
+
+    def _settle_lean(self, rows: list[Any] | None, error: BaseException | None) -> None:
+        self.connection = self.pool = None
+        deadline = self.deadline
+        if deadline is not None:
+            self.deadline = None
+            deadline.cancel()
+        if not self.settled:
+            self._finish(rows, error)
+
+    def _remaining(self) -> float | None:
+        if self.budget is None:
+            return None
+        return self.budget - (self.core.loop.time() - self.sent_at)
+
+    # -- loop thread (the connection is served by the loop) ---------------------------------
+    def _on_reply(self, response: Any) -> None:
+        pool, connection = self.pool, self.connection
+        if pool is None:
+            return  # the deadline came first
+        pool.return_connection(connection)
+        if (
+            isinstance(response, ResultMessage)
+            and not response.warnings
+            and not response.custom_payload
+            and not response.trace_id
+        ):
+            kind = response.kind
+            if kind == RESULT_KIND_ROWS:
+                new_metadata = getattr(response, "result_metadata_id", None)
+                if response.paging_state is None and new_metadata is None:
+                    self.column_names = names = response.column_names
+                    self._settle_lean(self.profile.row_factory(names, response.parsed_rows), None)
+                    return
+            elif kind == RESULT_KIND_VOID:
+                self._settle_lean(None, None)
+                return
+        # Anything else is the driver's to handle: it sends the request again.
+        self._decline()
+
+    def _decline(self) -> None:
+        self.connection = self.pool = None
+        deadline = self.deadline
+        if deadline is not None:
+            self.deadline = None
+            deadline.cancel()
+        core = self.core
+        core.pending.discard(self)
+        if self.settled:
+            return  # failed by close(): nothing more to send
+        core.metrics.answered(self.host, None, None)  # the driver's attempt counts instead
+        self.host = None
+        remaining = self._remaining()
+        if self.abandoned:
+            self._finish(None, None)  # nobody waits: only the slot is left to release
+            return
+        if core.shut_down:
+            self._finish(None, SessionClosedError("the session was closed"))
+            return
+        if remaining is not None and remaining <= 0:
+            errors = {str(self.lean_host.endpoint): _TIMED_OUT}
+            self._finish(None, OperationTimedOut(errors, self.lean_host))
+            return
+        try:
+            self.fall_back(remaining)
+        except Exception as exc:
+            self._finish(None, exc)
+
+    def _on_deadline(self) -> None:
+        self.deadline = None
+        pool, connection, host = self.pool, self.connection, self.lean_host
+        if pool is None:
+            return
+        self.connection = self.pool = None
+        if _compat.orphan_request(connection, pool, self.request_id):
+            errors = {str(host.endpoint): _TIMED_OUT}
+        else:
+            errors = {"Connection defunct by heartbeat": _TIMED_OUT}
+        if not self.settled:
+            self._finish(None, OperationTimedOut(errors, host))
+
+    # -- DriverRequest hooks ----------------------------------------------------------------
+    def last_tried(self) -> Any:
+        if self.response_future is None:
+            return self.lean_host
+        return super().last_tried()
+
+    def read_page_state(self) -> None:
+        if self.response_future is not None:
+            super().read_page_state()
+        # else: a single page; its column names were taken from the reply
+
+    def sent_message(self) -> Any:
+        if self.response_future is None:
+            return self.message
+        return super().sent_message()
+
+    def coordinator(self, error: BaseException | None) -> Any:
+        if self.response_future is None:
+            if error is None or isinstance(error, OperationTimedOut):
+                return self.lean_host
+            return None
+        return super().coordinator(error)
