@@ -178,6 +178,14 @@ class Ours(Contender):
             await self.session.close()
 
 
+class OursLoop(Ours):
+    name = "ours_loop"
+    description = 'ours with CassandraConfig(io="loop"): the loop serves the sockets'
+
+    def __init__(self, config: CassandraConfig, keys: int) -> None:
+        super().__init__(config.replace(io="loop"), keys)
+
+
 class OursTraced(Ours):
     name = "ours_traced"
     description = (
@@ -266,6 +274,7 @@ def all_contenders(config: CassandraConfig, keys: int) -> list[Contender]:
         RawCallbacks(config, keys, tuple_rows=False),
         RawCallbacks(config, keys, tuple_rows=True),
         Ours(config, keys),
+        OursLoop(config, keys),
         OursTraced(config, keys),
         Executor(config, keys),
         CassandraAsyncioDriver(config, keys),
