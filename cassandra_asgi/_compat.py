@@ -15,6 +15,7 @@ from asyncio.events import _get_running_loop
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import cassandra.connection
 from cassandra.query import _clean_column_name
 from cassandra.util import _sanitize_identifiers
 
@@ -24,14 +25,17 @@ __all__ = [
     "clean_column_name",
     "column_names",
     "connect_socket",
+    "expect_reply",
     "forget_spent_timer",
     "io_buffer",
     "orphan_request",
     "paging_state",
+    "process_segment_buffer",
     "query_retries",
     "rearm_timer",
     "running_loop",
     "sanitize_identifiers",
+    "segment_codec",
     "session_pools",
     "set_prepare_timeout",
     "start_handshake",
@@ -56,10 +60,16 @@ RELIED_ON = (
     "cassandra.connection:Connection._socket",
     "cassandra.connection:Connection._connect_socket",
     "cassandra.connection:Connection._send_options_message",
+    "cassandra.connection:Connection._is_checksumming_enabled",
+    "cassandra.connection:Connection._process_segment_buffer",
+    "cassandra.connection:_ConnectionIOBuffer._segment_consumed",
 )
 #: Private attributes a driver ``Connection`` only gets in its ``__init__``
 #: (``module:Class.attribute``; checked on an unconnected instance).
-RELIED_ON_PER_INSTANCE = ("cassandra.connection:Connection._requests",)
+RELIED_ON_PER_INSTANCE = (
+    "cassandra.connection:Connection._requests",
+    "cassandra.connection:Connection._io_buffer",
+)
 
 #: The running event loop of this thread, or ``None`` (``asyncio.get_running_loop`` raises).
 running_loop: Callable[[], Any] = _get_running_loop
@@ -118,6 +128,45 @@ def io_buffer(connection: Any) -> Any:
     """The buffer a reactor appends received bytes to before ``process_io_buffer()``; the
     driver replaces it as frames are consumed, so it is asked for at each read."""
     return connection._iobuf
+
+
+def expect_reply(
+    connection: Any, request_id: int, callback: Any, decoder: Any, result_metadata: Any
+) -> None:
+    """Register what handles the reply on ``request_id``, as ``Connection.send_msg`` does."""
+    connection._requests[request_id] = (callback, decoder, result_metadata)
+
+
+def segment_codec(connection: Any) -> Any:
+    """The protocol v5 segment codec once the connection frames in checksummed segments
+    (after READY), else ``None``; the driver picks it by compression the same way."""
+    if not connection._is_checksumming_enabled:
+        return None
+    driver = cassandra.connection
+    if connection.compressor:
+        return driver.segment_codec_lz4
+    return driver.segment_codec_no_compression
+
+
+def process_segment_buffer(connection: Any) -> None:
+    """The driver's step that moves one received v5 segment into the frame buffer, except
+    when the bytes received end inside a segment header, which the driver would lose.
+
+    ``Connection._process_segment_buffer`` leaves the buffer positioned at its end when fewer
+    bytes than a segment header are there, and the ``reset_io_buffer()`` that follows keeps
+    only what lies after the position: the partial header is dropped and the next header read
+    fails its CRC. The reactor thread's 4 KiB reads seldom end inside those 6 bytes; reads of
+    many replies at once do. Positioned at the start instead, the bytes are kept for the next
+    read.
+    """
+    buffers = connection._io_buffer
+    codec = segment_codec(connection)
+    buffer = buffers.io_buffer
+    if codec is None or buffer.tell() >= codec.header_length_with_crc:
+        cassandra.connection.Connection._process_segment_buffer(connection)
+        return
+    buffer.seek(0)
+    buffers._segment_consumed = False
 
 
 def session_pools(driver_session: Any) -> Any:

@@ -9,6 +9,10 @@ pool and reconnection work) hop onto the loop. Connecting stays where the driver
 its own threads (a blocking connect and TLS handshake, then ``connected_event.wait``): only
 the non-blocking part ever runs on the loop.
 
+With protocol v5 every frame travels in a checksummed segment, and the driver wraps each
+message in a segment of its own (two CRCs, one in pure Python, per request). Here the frames
+queued in one loop iteration share segments of up to 128 KiB, as the protocol allows.
+
 One connection class is made per session (``connection_class_for``): the driver reaches the
 reactor through class methods (``create_timer``), so the loop has to live on the class.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import ssl
 import threading
@@ -24,6 +29,8 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from cassandra.connection import Connection, ConnectionException, ConnectionShutdown
+from cassandra.protocol import ProtocolHandler
+from cassandra.segment import Segment
 
 from . import _compat
 
@@ -33,6 +40,8 @@ log = logging.getLogger("cassandra_asgi")
 
 #: Bytes asked of the socket per ``recv_into``: replies of many requests at once.
 _READ_CHUNK = 256 * 1024
+#: Largest payload of one v5 segment.
+_SEGMENT_PAYLOAD = Segment.MAX_PAYLOAD_LENGTH
 _RETRY_LATER = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
@@ -89,7 +98,9 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
             )
         if self.stopped is not None:
             raise ConnectionShutdown(self.stopped)
+        #: Bytes ready for the wire, and (protocol v5) frames still to wrap in segments.
         self._pending: list[bytes] = []
+        self._frames: list[bytes] = []
         self._flush_scheduled = False
         self._writer_armed = False
         self._reader_armed = False
@@ -128,6 +139,37 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
             self.defunct(ConnectionShutdown(f"the event loop serving {self.endpoint} is closed"))
             self._release_socket()
 
+    def send_msg(
+        self,
+        msg: Any,
+        request_id: int,
+        cb: Callable[[Any], Any],
+        encoder: Callable[..., bytes] = ProtocolHandler.encode_message,
+        decoder: Callable[..., Any] = ProtocolHandler.decode_message,
+        result_metadata: Any = None,
+    ) -> int:
+        """``Connection.send_msg``, except that v5 frames are wrapped in segments at flush
+        time, many to a segment, rather than one segment per message here."""
+        if self.is_defunct:
+            raise ConnectionShutdown(f"Connection to {self.endpoint} is defunct")
+        if self.is_closed:
+            raise ConnectionShutdown(f"Connection to {self.endpoint} is closed")
+        _compat.expect_reply(self, request_id, cb, decoder, result_metadata)
+        frame = encoder(
+            msg,
+            request_id,
+            self.protocol_version,
+            compressor=self.compressor,
+            allow_beta_protocol_version=self.allow_beta_protocol_version,
+        )
+        if _compat.segment_codec(self) is None:
+            self.push(frame)
+        elif threading.get_ident() == self.loop_thread:
+            self._queue_frame(frame)
+        else:
+            self._on_loop(self._queue_frame, frame)
+        return len(frame)
+
     def push(self, data: bytes) -> None:
         if threading.get_ident() == self.loop_thread:
             self._queue(data)
@@ -149,6 +191,9 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
                 self.last_error = shutdown
             self.connected_event.set()
 
+    def _process_segment_buffer(self) -> None:
+        _compat.process_segment_buffer(self)
+
     # -- loop thread ------------------------------------------------------------------------
     def _start_reading(self) -> None:
         if self.is_closed or self.is_defunct:
@@ -164,6 +209,7 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
             return
         self._sock = None
         self._pending.clear()
+        self._frames.clear()
         loop = self.loop
         if not loop.is_closed():
             if self._reader_armed:
@@ -182,8 +228,39 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
 
+    def _queue_frame(self, frame: bytes) -> None:
+        if self._sock is None:
+            return
+        self._frames.append(frame)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _wrap_frames(self) -> None:
+        """Move the queued frames into ``_pending`` as v5 segments: as many whole frames per
+        self-contained segment as fit, a frame too large for one split over several."""
+        frames, self._frames = self._frames, []
+        codec = _compat.segment_codec(self)
+        out = io.BytesIO()
+        group: list[bytes] = []
+        size = 0
+        for frame in frames:
+            if size + len(frame) > _SEGMENT_PAYLOAD and group:
+                codec.encode(out, b"".join(group))
+                group, size = [], 0
+            if len(frame) > _SEGMENT_PAYLOAD:
+                codec.encode(out, frame)
+                continue
+            group.append(frame)
+            size += len(frame)
+        if group:
+            codec.encode(out, group[0] if len(group) == 1 else b"".join(group))
+        self._pending.append(out.getvalue())
+
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._frames:
+            self._wrap_frames()
         if not self._writer_armed:
             self._write()
 

@@ -239,3 +239,19 @@ def test_a_loop_session_works_on_uvloop(cql_server: CQLServer) -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         assert [row.v for row in runner.run(use())] == ["seven"]
+
+
+@pytest.mark.parametrize("compression", [False, "lz4"])
+async def test_many_large_replies_read_at_once_arrive_whole(
+    cql_server: CQLServer, compression: Any
+) -> None:
+    # Replies of hundreds of kilobytes, many in flight: reads end anywhere inside a v5
+    # segment, its 6-byte header included, and requests share segments on the way out.
+    async with connect(loop_config(cql_server, compression=compression)) as session:
+        select = await with_table(session)
+        insert = await session.prepare("INSERT INTO lio.kv (k, v) VALUES (?, ?)")
+        values = {k: f"{k:04d}" * (k * 700) for k in range(200)}
+        await asyncio.gather(*(session.execute(insert, kv) for kv in values.items()))
+        pages = await asyncio.gather(*(session.execute(select, (k,)) for k in values))
+        assert [page.one().v for page in pages] == list(values.values())
+        assert {c.segments for c in cql_server.connections()} == {True}
