@@ -190,16 +190,15 @@ async def test_a_killed_node_is_routed_around_and_reconnected_when_it_returns(
         select = await session.prepare("SELECT release_version FROM system.local")
         victim = cql_cluster.nodes[0]
         victim.kill()
+        hosts = session.cluster.metadata.all_hosts()
+        assert await eventually(lambda: sum(host.is_up for host in hosts) == 2, within=10)
         results = await asyncio.gather(
             *(session.execute(select) for _ in range(50)), return_exceptions=True
         )
         assert all(not isinstance(r, BaseException) for r in results), results[:3]
         victim.come_up()
 
-        def all_up() -> bool:
-            return all(host.is_up for host in session.cluster.metadata.all_hosts())
-
-        assert await eventually(all_up, within=20)
+        assert await eventually(lambda: all(host.is_up for host in hosts), within=20)
         assert await session.ping() > 0
 
 
