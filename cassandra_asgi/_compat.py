@@ -22,6 +22,7 @@ from cassandra.util import _sanitize_identifiers
 __all__ = [
     "RELIED_ON",
     "RELIED_ON_PER_INSTANCE",
+    "adopt_reply",
     "clean_column_name",
     "column_names",
     "connect_socket",
@@ -53,6 +54,11 @@ RELIED_ON = (
     "cassandra.cluster:ResponseFuture._query_retries",
     "cassandra.cluster:Session._default_timeout",
     "cassandra.cluster:Session._pools",
+    "cassandra.cluster:Session._create_response_future",
+    "cassandra.cluster:ResponseFuture._set_result",
+    "cassandra.cluster:ResponseFuture._connection",
+    "cassandra.cluster:ResponseFuture._current_host",
+    "cassandra.cluster:ResponseFuture._req_id",
     "cassandra.connection:Connection.orphaned_request_ids",
     "cassandra.connection:Connection.orphaned_threshold",
     "cassandra.connection:Connection.orphaned_threshold_reached",
@@ -167,6 +173,33 @@ def process_segment_buffer(connection: Any) -> None:
         return
     buffer.seek(0)
     buffers._segment_consumed = False
+
+
+def adopt_reply(
+    driver_session: Any,
+    statement: Any,
+    timeout: float | None,
+    execution_profile: Any,
+    sent: tuple[Any, Any, int, Any],
+    reply: Any,
+) -> Any:
+    """A ``ResponseFuture`` for ``statement`` that takes over a reply to the EXECUTE the lean
+    path sent. ``sent`` is ``(host, connection, request_id, query_plan)``: the connection is
+    already back in its pool, the host was the first of the plan. The future is made as
+    ``execute_async`` would make it (its own timer for ``timeout``) without sending anything,
+    told where the request went, and handed the reply, so the driver's own handling applies
+    from there: its retry policy, re-preparing, paging, warnings, traces, schema changes."""
+    future = driver_session._create_response_future(
+        statement, None, False, None, timeout, execution_profile=execution_profile
+    )
+    host, connection, request_id, plan = sent
+    future.query_plan = plan  # a retry on the next host goes on where the lean path left off
+    future._connection = connection
+    future._current_host = host
+    future._req_id = request_id
+    future.attempted_hosts.append(host)
+    future._set_result(host, connection, None, reply)
+    return future
 
 
 def session_pools(driver_session: Any) -> Any:

@@ -1,4 +1,4 @@
-"""The lean path of ``io="loop"``: a plain prepared read sent without a ``ResponseFuture``.
+"""The lean path of ``io="loop"``: a plain prepared EXECUTE sent without a ``ResponseFuture``.
 
 With the loop serving the sockets, the reply to an EXECUTE arrives on the very thread that
 awaits it, so most of what the driver's ``ResponseFuture`` does per request is there for
@@ -8,13 +8,16 @@ driver's own ``ExecuteMessage`` to the first host of the driver's query plan, ov
 connection borrowed from the driver's pool, and settles the waiting ``DriverRequest`` straight
 from the reply, with one ``call_later`` for the deadline.
 
-It takes only requests that may safely be sent again, reads (``SELECT``) and statements
-marked idempotent, and only the ordinary case: the first page, no custom payload, retry
-policy, speculative executions, continuous paging, driver metrics or per-call driver options.
-Any other outcome than a single page of rows (or a void result), an error, a full pool, a
-host without a pool, a reply warning or carrying new metadata, is not handled here: the
-request is handed to the full driver path, which sends it again and applies the retry policy,
-re-prepares, and so on. A client timeout is handled exactly as the driver handles it.
+It takes the ordinary case: a prepared statement's first page, no custom payload or
+statement retry policy, no speculative executions or continuous paging, no driver metrics, no
+per-call driver options. A reply that is a single page of rows (or a void result) without
+warnings, trace or new metadata settles the request at once. Any other reply (an error,
+``UNPREPARED``, more pages, a schema change...) is handed to a driver ``ResponseFuture`` made
+for the request without sending anything (``_compat.adopt_reply``), which then handles it as
+if it had sent the request itself: retry policy, re-prepare, paging. Nothing is ever sent
+twice by this path, so its outcome is the driver's for any statement. When no connection is at
+hand (no pool for the host, a full pool) the request goes to ``Session.execute_async`` before
+anything was sent. A client timeout is handled as the driver handles it.
 """
 
 from __future__ import annotations
@@ -35,15 +38,10 @@ from cassandra.query import FETCH_SIZE_UNSET, BoundStatement
 from . import _compat
 from ._core import SessionCore
 from ._request import DriverRequest
-from .errors import SessionClosedError
 
 __all__ = ["LeanPath", "LeanRequest"]
 
 _TIMED_OUT = "Client request timeout. See Session.execute[_async](timeout)"
-
-
-def _is_read(query_string: str) -> bool:
-    return query_string.lstrip()[:6].upper() == "SELECT"
 
 
 class LeanPath:
@@ -63,8 +61,6 @@ class LeanPath:
         if type(statement) is not BoundStatement or type(profile) is not ExecutionProfile:
             return False
         if statement.custom_payload or statement.retry_policy is not None:
-            return False
-        if not (statement.is_idempotent or _is_read(statement.prepared_statement.query_string)):
             return False
         speculative = profile.speculative_execution_policy
         if speculative is not None and type(speculative) is not NoSpeculativeExecutionPolicy:
@@ -104,10 +100,12 @@ class LeanRequest(DriverRequest):
 
     __slots__ = (
         "connection",
+        "connection_used",
         "deadline",
         "lean",
         "lean_host",
         "message",
+        "plan",
         "pool",
         "profile",
         "profile_name",
@@ -130,8 +128,11 @@ class LeanRequest(DriverRequest):
         self.profile = profile
         self.profile_name = profile_name
         self.message: Any = None
+        #: The query plan the host came from, for the driver to go on with (retries).
+        self.plan: Any = None
         self.lean_host: Any = None
         self.connection: Any = None
+        self.connection_used: Any = None
         self.pool: Any = None
         self.request_id = 0
         self.deadline: Any = None
@@ -143,7 +144,8 @@ class LeanRequest(DriverRequest):
         statement = self.statement
         core = self.core
         policy = self.profile.load_balancing_policy
-        host = next(iter(policy.make_query_plan(lean.driver.keyspace, statement)), None)
+        self.plan = plan = iter(policy.make_query_plan(lean.driver.keyspace, statement))
+        host = next(plan, None)
         pool = None if host is None else lean.pools.get(host)
         if pool is None or pool.is_shutdown:
             self.fall_back(timeout)
@@ -170,6 +172,7 @@ class LeanRequest(DriverRequest):
             self.fall_back(timeout)
             return
         self.connection, self.pool, self.request_id = connection, pool, request_id
+        self.connection_used = connection
         self.lean_host = self.host = host
         loop = core.loop
         self.sent_at = loop.time()
@@ -189,7 +192,7 @@ class LeanRequest(DriverRequest):
         )
 
     def _settle_lean(self, rows: list[Any] | None, error: BaseException | None) -> None:
-        self.connection = self.pool = None
+        self.connection = self.pool = self.connection_used = self.plan = None
         deadline = self.deadline
         if deadline is not None:
             self.deadline = None
@@ -224,36 +227,36 @@ class LeanRequest(DriverRequest):
             elif kind == RESULT_KIND_VOID:
                 self._settle_lean(None, None)
                 return
-        # Anything else is the driver's to handle: it sends the request again.
-        self._decline()
+        self._hand_over(response)
 
-    def _decline(self) -> None:
+    def _hand_over(self, response: Any) -> None:
+        """Give the reply to a driver ``ResponseFuture``, which handles it as if it had sent
+        the request itself (``_compat.adopt_reply``); this request then follows that future."""
         self.connection = self.pool = None
         deadline = self.deadline
         if deadline is not None:
             self.deadline = None
             deadline.cancel()
-        core = self.core
-        core.pending.discard(self)
         if self.settled:
-            return  # failed by close(): nothing more to send
-        core.metrics.answered(self.host, None, None)  # the driver's attempt counts instead
-        self.host = None
+            return  # failed by close(): nobody is left to hand it to
         remaining = self._remaining()
-        if self.abandoned:
-            self._finish(None, None)  # nobody waits: only the slot is left to release
-            return
-        if core.shut_down:
-            self._finish(None, SessionClosedError("the session was closed"))
-            return
-        if remaining is not None and remaining <= 0:
-            errors = {str(self.lean_host.endpoint): _TIMED_OUT}
-            self._finish(None, OperationTimedOut(errors, self.lean_host))
-            return
+        sent = (self.lean_host, self.connection_used, self.request_id, self.plan)
+        self.message = None
         try:
-            self.fall_back(remaining)
+            future = _compat.adopt_reply(
+                self.lean.driver,
+                self.statement,
+                None if remaining is None else max(remaining, 0.0),
+                self.profile_name,
+                sent,
+                response,
+            )
         except Exception as exc:
             self._finish(None, exc)
+            return
+        self.response_future = future
+        # Already counted as sent to this host: follow the future, as ``start()`` would.
+        future.add_callbacks(self._on_result, self._on_error)
 
     def _on_deadline(self) -> None:
         self.deadline = None

@@ -44,6 +44,7 @@ def _as_rows(result: Any) -> list[Any]:
 
 class DriverRequest:
     __slots__ = (
+        "__weakref__",  # tests check that nothing keeps a finished request alive
         "abandoned",
         "budget",
         "column_names",

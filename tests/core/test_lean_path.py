@@ -1,5 +1,5 @@
 """The lean path of ``io="loop"``: which requests skip the driver's ``ResponseFuture``, and
-that whatever it declines ends exactly as it would on the driver's full path."""
+that every reply it does not settle itself ends exactly as on the driver's full path."""
 
 from __future__ import annotations
 
@@ -46,28 +46,25 @@ async def test_a_prepared_read_is_answered_without_a_driver_future(
     assert not rs.has_more_pages
 
 
-async def test_a_write_not_marked_idempotent_takes_the_drivers_path(
+async def test_a_prepared_write_is_answered_without_a_driver_future_too(
     loop_session: AsyncSession,
 ) -> None:
     insert = await loop_session.prepare("INSERT INTO lean.rows (p, c, v) VALUES (?, ?, ?)")
-    rs = await loop_session.execute(insert, (2, 0, "x"))
-    assert rs.response_future is not None
-
-
-async def test_an_idempotent_write_takes_the_lean_path(loop_session: AsyncSession) -> None:
-    insert = await loop_session.prepare("INSERT INTO lean.rows (p, c, v) VALUES (?, ?, ?)")
-    insert.is_idempotent = True
     rs = await loop_session.execute(insert, (2, 0, "x"))
     assert rs.response_future is None
     assert rs.current_rows == []
 
 
-async def test_a_read_of_several_pages_is_handed_to_the_driver_and_pages_on(
-    loop_session: AsyncSession,
+async def test_a_read_of_several_pages_goes_on_with_the_driver_one_request_per_page(
+    loop_session: AsyncSession, cql_server: CQLServer
 ) -> None:
-    rs = await loop_session.execute(await select_partition(loop_session), (1,), fetch_size=3)
+    select = await select_partition(loop_session)
+    cql_server.reset_counters()
+    rs = await loop_session.execute(select, (1,), fetch_size=3)
     assert rs.has_more_pages
+    assert rs.response_future is not None  # the driver's future took the first page over
     assert [row.c for row in await rs.all()] == list(range(10))
+    assert cql_server.requests.get("EXECUTE") == 4
 
 
 @pytest.mark.parametrize("error", ["unavailable", "read_timeout", "overloaded", "server_error"])
@@ -81,11 +78,13 @@ async def test_a_server_error_ends_as_it_does_with_the_reactor_thread(
         cql_server.fail(error, pattern="lean.rows")
         failures = []
         for session, select in zip(sessions, selects, strict=True):
+            cql_server.reset_counters()
             with pytest.raises(Exception) as raised:
                 await session.execute(select, (1,))
-            failures.append((type(raised.value), str(raised.value)))
+            sent = cql_server.requests.get("EXECUTE")
+            failures.append((type(raised.value), str(raised.value), sent))
     expected, got = failures
-    assert got == expected
+    assert got == expected  # the same error after the same number of attempts
 
 
 async def test_requests_on_the_lean_path_count_in_the_session_and_host_metrics(

@@ -7,7 +7,10 @@ of connecting kept off the loop, and what happens to the sockets when the loop g
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -67,12 +70,33 @@ def test_a_connection_class_of_ones_own_conflicts_with_io_loop() -> None:
         CassandraConfig(io="loop", connection_class=LoopConnection)
 
 
-async def test_a_loop_session_runs_no_reactor_thread(cql_server: CQLServer) -> None:
-    async with connect(loop_config(cql_server)) as session:
+#: Run in a process of its own: the driver's reactor thread, once started by any session of
+#: a process, lives as long as the process.
+_THREADS_OF_A_LOOP_SESSION = """
+import asyncio, sys, threading
+from cassandra_asgi import CassandraConfig, connect
+
+async def main():
+    config = CassandraConfig(contact_points=[sys.argv[1]], io=sys.argv[2])
+    async with connect(config) as session:
         await session.ping()
-        names = {thread.name for thread in threading.enumerate()}
-        assert issubclass(session.cluster.connection_class, LoopConnection)
-    assert names.isdisjoint(REACTOR_THREADS), names
+        print(sorted(thread.name for thread in threading.enumerate()))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("io", ["loop", "thread"])
+def test_only_thread_mode_runs_a_reactor_thread(cql_server: CQLServer, io: str) -> None:
+    shown = subprocess.run(
+        [sys.executable, "-c", _THREADS_OF_A_LOOP_SESSION, cql_server.contact_point, io],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    names = set(ast.literal_eval(shown.strip().splitlines()[-1]))
+    assert names.isdisjoint(REACTOR_THREADS) == (io == "loop"), names
 
 
 async def test_replies_are_handled_on_the_loop_thread(cql_server: CQLServer) -> None:
