@@ -40,6 +40,8 @@ log = logging.getLogger("cassandra_asgi")
 
 #: Bytes asked of the socket per ``recv_into``: replies of many requests at once.
 _READ_CHUNK = 256 * 1024
+#: Full chunks read before handling them and letting other callbacks run.
+_FULL_READS_PER_CALLBACK = 4
 #: Largest payload of one v5 segment.
 _SEGMENT_PAYLOAD = Segment.MAX_PAYLOAD_LENGTH
 _RETRY_LATER = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
@@ -294,6 +296,7 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
         iobuf = _compat.io_buffer(self)
         view = self._view
         closed_by_peer = False
+        full_reads = 0
         while True:
             try:
                 count = sock.recv_into(view)
@@ -306,8 +309,12 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
                 closed_by_peer = True
                 break
             iobuf.write(view[:count])
-            # A short read empties a plain socket; TLS hands over one record at a time.
-            if count < _READ_CHUNK and not (self._tls and sock.pending()):
+            if self._tls and sock.pending():
+                continue  # decrypted bytes the selector cannot see: take them now
+            # A short read empties the socket. After a few full ones the rest waits for the
+            # next iteration (the socket stays readable), so one callback stays short.
+            full_reads += 1
+            if count < _READ_CHUNK or full_reads == _FULL_READS_PER_CALLBACK:
                 break
         if iobuf.tell():
             try:
