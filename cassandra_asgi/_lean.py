@@ -22,6 +22,8 @@ anything was sent. A client timeout is handled as the driver handles it.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Any
 
 from cassandra import OperationTimedOut
@@ -47,14 +49,15 @@ _TIMED_OUT = "Client request timeout. See Session.execute[_async](timeout)"
 class LeanPath:
     """What a session's lean requests share: the driver session and its fixed settings."""
 
-    __slots__ = ("cluster", "core", "driver", "pools", "protocol_version")
+    __slots__ = ("cluster", "core", "driver", "loop_thread", "pools")
 
     def __init__(self, core: SessionCore, cluster: Any, driver_session: Any) -> None:
         self.core = core
         self.cluster = cluster
         self.driver = driver_session
         self.pools = _compat.session_pools(driver_session)
-        self.protocol_version = cluster.protocol_version
+        #: Sessions are made on their loop's thread.
+        self.loop_thread = threading.get_ident()
 
     def takes(self, statement: Any, profile: Any) -> bool:
         """Whether ``statement`` (already bound) under ``profile`` is the lean path's case."""
@@ -207,6 +210,12 @@ class LeanRequest(DriverRequest):
 
     # -- loop thread (the connection is served by the loop) ---------------------------------
     def _on_reply(self, response: Any) -> None:
+        if threading.get_ident() != self.lean.loop_thread:
+            # A connection failed under a driver thread (heartbeat, shutdown): it fails its
+            # requests there. The rest of this runs on the loop.
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                self.core.loop.call_soon_threadsafe(self._on_reply, response)
+            return
         pool, connection = self.pool, self.connection
         if pool is None:
             return  # the deadline came first
