@@ -26,6 +26,7 @@ from bench.dataset import note_id
 from bench.iomode import IO_MODES, io_unavailable
 from bench.stats import median
 from bench.target import KEYSPACE, REPO_ROOT, Target, child_environment
+from cassandra_asgi.config import CassandraConfig
 
 __all__ = ["APPS", "App", "HttpResults", "app_unavailable", "measure_http"]
 
@@ -85,9 +86,9 @@ APPS: dict[str, App] = {
 }
 
 
-def app_unavailable(app: App) -> str | None:
+def app_unavailable(app: App, config_class: type[CassandraConfig] = CassandraConfig) -> str | None:
     """Why ``app`` cannot be served here, or ``None`` when it can."""
-    if app.io is not None and (reason := io_unavailable(app.io)) is not None:
+    if app.io is not None and (reason := io_unavailable(app.io, config_class)) is not None:
         return reason
     if app.requires is not None and importlib.util.find_spec(app.requires) is None:
         return f"{app.requires} is not installed (pip install {app.requires})"

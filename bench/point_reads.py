@@ -164,7 +164,7 @@ class Ours(Contender):
         self.prepared: Any = None
 
     async def open(self) -> None:
-        reason = io_unavailable(self.io)
+        reason = io_unavailable(self.io, type(self.config))
         if reason is not None:
             raise ContenderUnavailable(reason)
         try:
@@ -194,7 +194,7 @@ class OursTraced(Ours):
     provider: Any = None
 
     async def open(self) -> None:
-        reason = io_unavailable(self.io)
+        reason = io_unavailable(self.io, type(self.config))
         if reason is not None:
             raise ContenderUnavailable(reason)
         try:
