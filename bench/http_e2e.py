@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -226,10 +226,15 @@ async def measure_http(
     rounds: int,
     keys: int,
     progress: Progress,
+    only: Sequence[str] | None = None,
 ) -> HttpResults:
+    """Serve every app of ``APPS`` (or those named in ``only``) that can run here, and load
+    them in turn; the others are skipped with the reason."""
     results = HttpResults(connections=connections)
     apps: dict[str, App] = {}
     for name, app in APPS.items():
+        if only is not None and name not in only:
+            continue
         reason = app_unavailable(app)
         if reason is None:
             apps[name] = app

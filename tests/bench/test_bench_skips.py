@@ -119,3 +119,10 @@ def test_an_http_app_whose_client_is_missing_is_skipped_naming_it() -> None:
     assert app_unavailable(app) == (
         "no_such_client_for_the_bench is not installed (pip install no_such_client_for_the_bench)"
     )
+
+
+def test_an_unknown_http_app_is_refused_by_name() -> None:
+    from bench.cli import _parser, settings_from
+
+    with pytest.raises(SystemExit, match="no_such_http"):
+        settings_from(_parser().parse_args(["--http-apps", "middleware_http,no_such_http"]))
