@@ -163,10 +163,14 @@ class Ours(Contender):
         self.session: Any = None
         self.prepared: Any = None
 
-    async def open(self) -> None:
+    def require_io(self) -> None:
+        """Refuse to run where the config cannot take this contender's I/O mode."""
         reason = io_unavailable(self.io, type(self.config))
         if reason is not None:
             raise ContenderUnavailable(reason)
+
+    async def open(self) -> None:
+        self.require_io()
         try:
             from cassandra_asgi import connect
         except ImportError as exc:
@@ -194,9 +198,7 @@ class OursTraced(Ours):
     provider: Any = None
 
     async def open(self) -> None:
-        reason = io_unavailable(self.io, type(self.config))
-        if reason is not None:
-            raise ContenderUnavailable(reason)
+        self.require_io()  # before the provider's thread starts
         try:
             self.provider = dropping_tracer_provider()
         except ImportError as exc:
