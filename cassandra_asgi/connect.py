@@ -15,6 +15,7 @@ import socket
 import threading
 from collections.abc import Generator
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -24,7 +25,7 @@ from . import _compat
 from ._core import SessionCore
 from .config import CassandraConfig
 from .errors import ConnectError
-from .health import describe_cluster
+from .health import describe_cluster, explain_no_host, local_dc_down
 from .rows import ROW_FACTORIES
 from .session import AsyncSession
 from .tracing import tracing_for
@@ -91,7 +92,8 @@ def _explain(cluster: Any, config: CassandraConfig) -> str | None:
             f"no node is in data centre {config.local_dc!r} (local_dc); the nodes seen are in "
             f"{', '.join(map(repr, seen))}"
         )
-    return None
+    down = local_dc_down(cluster, config.used_hosts_per_remote_dc)
+    return None if down is None else str(down)
 
 
 def _warn_without_local_dc(cluster: Any, config: CassandraConfig) -> None:
@@ -176,6 +178,7 @@ async def _open(config: CassandraConfig) -> AsyncSession:
         raise ConnectError(f"could not connect to {where}: {type(exc).__name__}: {exc}") from exc
     core = SessionCore(loop, config.max_in_flight)
     core.tracing = tracing_for(config)
+    core.explain_error = partial(explain_no_host, cluster, config.used_hosts_per_remote_dc)
     log.info(
         "connected to %s: %s, tracing %s",
         where,

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from cassandra.policies import HostDistance, HostStateListener
 
+from .errors import LocalDCDownError, NoHostAvailable
+
 if TYPE_CHECKING:
     from .session import AsyncSession
 
@@ -31,7 +33,9 @@ __all__ = [
     "HostStateLog",
     "check_health",
     "describe_cluster",
+    "explain_no_host",
     "local_datacenters",
+    "local_dc_down",
 ]
 
 log = logging.getLogger("cassandra_asgi")
@@ -104,6 +108,49 @@ def local_datacenters(cluster: Any, hosts: Iterable[Any] | None = None) -> list[
         if _is_local(cluster, host)
     }
     return sorted(found)
+
+
+def local_dc_down(cluster: Any, used_hosts_per_remote_dc: int) -> LocalDCDownError | None:
+    """The error to give when every node of the local data centre is down, or ``None`` while
+    one is up (or the driver knows no node's data centre yet: it never reached the cluster).
+
+    A remote data centre counts as live while one of its nodes is not known to be down: without
+    fallback the driver holds no connection there, and hears of its nodes only by events.
+    """
+    hosts = _hosts(cluster)
+    if not any(host.datacenter for host in hosts):
+        return None
+    local = [host for host in hosts if _is_local(cluster, host)]
+    if not local or any(host.is_up for host in local):
+        return None
+    local_dc = ",".join(local_datacenters(cluster, local))
+    remote = [host for host in hosts if host.datacenter and host not in local]
+    live = sorted({host.datacenter for host in remote if host.is_up is not False})
+    if used_hosts_per_remote_dc:
+        hint = (
+            f"the remote-DC fallback hosts (used_hosts_per_remote_dc={used_hosts_per_remote_dc}) "
+            "are down too"
+        )
+    elif live:
+        has = "has" if len(live) == 1 else "have"
+        hint = (
+            f"{', '.join(live)} {has} live hosts; set used_hosts_per_remote_dc=1 to allow "
+            "remote-DC fallback"
+        )
+    else:
+        hint = "no other DC has live hosts either"
+    return LocalDCDownError(f"all hosts in local DC {local_dc} are down ({hint})", local_dc, live)
+
+
+def explain_no_host(
+    cluster: Any, used_hosts_per_remote_dc: int, error: BaseException
+) -> BaseException:
+    """``error``, or a ``LocalDCDownError`` when it is the driver's ``NoHostAvailable`` for an
+    empty query plan (no host tried) and the whole local data centre is down. Failure path
+    only: it reads the cluster's metadata."""
+    if type(error) is not NoHostAvailable or error.errors:
+        return error
+    return local_dc_down(cluster, used_hosts_per_remote_dc) or error
 
 
 def _datacenters(hosts: Iterable[Any]) -> dict[str, DatacenterHealth]:
