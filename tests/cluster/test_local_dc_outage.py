@@ -23,11 +23,12 @@ from typing import Any
 import pytest
 from cassandra import ConsistencyLevel as CL
 from cassandra.cluster import NoHostAvailable
+from cassandra.query import SimpleStatement
 
-from cassandra_asgi import AsyncSession, CassandraConfig, ConnectError, LocalDCDownError, connect
+from cassandra_asgi import AsyncSession, CassandraConfig, LocalDCDownError, connect
 from cassandra_asgi.testing import CQLCluster
 
-from .conftest import create_keyspace, driver_marks, host_is_up
+from .conftest import create_keyspace, driver_marks, eventually, host_is_up
 
 SHAPE = {"dc1": 2, "dc2": 1}
 #: Seconds before the survivors convict a killed node, and before a node back is seen up.
@@ -136,15 +137,39 @@ async def test_during_a_local_dc_outage_requests_fail_at_once_naming_the_dc_and_
 
 @pytest.mark.memory_only
 @pytest.mark.cql_cluster(SHAPE, **REALISM)
-async def test_a_fresh_connect_during_a_local_dc_outage_names_the_dc_and_the_setting(
+async def test_a_fresh_connect_during_a_local_dc_outage_connects_fails_requests_clearly_then_serves(
     cql_cluster: CQLCluster,
 ) -> None:
-    for node in in_dc(cql_cluster, "dc1"):
+    dc1, (dc2,) = in_dc(cql_cluster, "dc1"), in_dc(cql_cluster, "dc2")
+    async with connect(default_config(cql_cluster)) as session:
+        await prepared_read(session)
+    for node in dc1:
         node.kill()
+    # the contact points name a node of dc2: with dc1's alone nothing would answer at all
     config = default_config(cql_cluster, contact_points=cql_cluster.contact_points)
-    with pytest.raises(ConnectError) as raised:
-        await connect(config)
-    assert str(raised.value).endswith(MESSAGE)
+    async with connect(config) as session:
+        dc2.reset_counters()
+        with pytest.raises(LocalDCDownError):  # prepare() too: no dc1 node to prepare on
+            await session.prepare("SELECT v FROM outage.kv WHERE k = ?")
+        select = SimpleStatement(
+            "SELECT v FROM outage.kv WHERE k = %s", consistency_level=CL.LOCAL_ONE
+        )
+        with pytest.raises(LocalDCDownError, match=MESSAGE.replace("(", r"\(").replace(")", r"\)")):
+            await session.execute(select, (1,))
+        assert not (await session.health()).ok
+        for node in dc1:
+            node.come_up()
+        recovered = await first_success_after(session, select, within=RECOVERY)
+        print(f"a session opened during the outage served {recovered:.2f} s after dc1 answered")
+        assert recovered < RECOVERY
+        # the pool lent to open the session is given back: nothing but dc1 serves requests
+        assert await eventually(
+            lambda: (
+                {host.datacenter for host in session.driver_session.get_pool_state()} == {"dc1"}
+            ),
+            within=RECOVERY,
+        )
+    assert dc2.requests.get("EXECUTE", 0) == 0
 
 
 @pytest.mark.memory_only
@@ -195,3 +220,21 @@ def wait_until_executes_reach(nodes: list[Any]) -> float:
     while not any(node.requests.get("EXECUTE", 0) for node in nodes):
         time.sleep(0.005)
     return time.monotonic()
+
+
+@pytest.mark.memory_only
+@pytest.mark.cql_cluster(SHAPE, **REALISM)
+async def test_with_remote_dc_fallback_a_fresh_connect_during_a_local_dc_outage_is_served_by_dc2(
+    cql_cluster: CQLCluster,
+) -> None:
+    for node in in_dc(cql_cluster, "dc1"):
+        node.kill()
+    (dc2,) = in_dc(cql_cluster, "dc2")
+    config = default_config(
+        cql_cluster, contact_points=cql_cluster.contact_points, used_hosts_per_remote_dc=1
+    )
+    async with connect(config) as session:
+        dc2.reset_counters()
+        rows = await session.execute("SELECT data_center FROM system.local")
+        assert rows.one().data_center == "dc2"
+    assert dc2.requests.get("QUERY", 0) == 1
