@@ -80,7 +80,7 @@ class SessionCore:
         #: The session's spans (``tracing``); ``None`` when nothing would record them, so the
         #: request path checks one attribute.
         self.tracing: Tracing | None = None
-        #: Turns a driver error into one that says more (``health.explain_no_host``), on the
+        #: Turns a driver error into one that says more (``health.NoHostExplainer``), on the
         #: failure path only; set by ``connect()``, which knows the cluster.
         self.explain_error: Callable[[BaseException], BaseException] | None = None
 

@@ -15,7 +15,6 @@ import socket
 import threading
 from collections.abc import Generator
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -26,7 +25,7 @@ from . import _compat
 from ._core import SessionCore
 from .config import CassandraConfig
 from .errors import ConnectError
-from .health import describe_cluster, explain_no_host, local_dc_down
+from .health import NoHostExplainer, describe_cluster, local_dc_down
 from .rows import ROW_FACTORIES
 from .session import AsyncSession
 from .tracing import tracing_for
@@ -219,7 +218,9 @@ async def _open(config: CassandraConfig) -> AsyncSession:
         raise ConnectError(f"could not connect to {where}: {type(exc).__name__}: {exc}") from exc
     core = SessionCore(loop, config.max_in_flight)
     core.tracing = tracing_for(config)
-    core.explain_error = partial(explain_no_host, cluster, config.used_hosts_per_remote_dc)
+    explainer = NoHostExplainer(cluster, config.used_hosts_per_remote_dc)
+    cluster.register_listener(explainer)
+    core.explain_error = explainer
     log.info(
         "connected to %s: %s, tracing %s",
         where,

@@ -31,9 +31,9 @@ __all__ = [
     "DatacenterHealth",
     "HealthReport",
     "HostStateLog",
+    "NoHostExplainer",
     "check_health",
     "describe_cluster",
-    "explain_no_host",
     "local_datacenters",
     "local_dc_down",
 ]
@@ -137,20 +137,47 @@ def local_dc_down(cluster: Any, used_hosts_per_remote_dc: int) -> LocalDCDownErr
             f"{', '.join(live)} {has} live hosts; set used_hosts_per_remote_dc=1 to allow "
             "remote-DC fallback"
         )
-    else:
+    elif remote:
         hint = "no other DC has live hosts either"
+    else:
+        return LocalDCDownError(f"all hosts in local DC {local_dc} are down", local_dc, live)
     return LocalDCDownError(f"all hosts in local DC {local_dc} are down ({hint})", local_dc, live)
 
 
-def explain_no_host(
-    cluster: Any, used_hosts_per_remote_dc: int, error: BaseException
-) -> BaseException:
-    """``error``, or a ``LocalDCDownError`` when it is the driver's ``NoHostAvailable`` for an
-    empty query plan (no host tried) and the whole local data centre is down. Failure path
-    only: it reads the cluster's metadata."""
-    if type(error) is not NoHostAvailable or error.errors:
-        return error
-    return local_dc_down(cluster, used_hosts_per_remote_dc) or error
+class NoHostExplainer(HostStateListener):  # type: ignore[misc]
+    """Turns the driver's ``NoHostAvailable`` for an empty query plan (no host tried) into a
+    ``LocalDCDownError`` while the whole local data centre is down; any other error is returned
+    as is. Failure path only.
+
+    Reading the cluster's view costs tens of microseconds, and during an outage every request
+    fails (thousands a second), so the verdict is kept until a host changes state (the driver
+    tells its listeners) or for ``ttl`` seconds at most: a remote node's state can change
+    without the listeners hearing of it. Each failure still gets its own exception object.
+    """
+
+    def __init__(self, cluster: Any, used_hosts_per_remote_dc: int, ttl: float = 1.0) -> None:
+        self._cluster = cluster
+        self._fallback = used_hosts_per_remote_dc
+        self._ttl = ttl
+        self._verdict: LocalDCDownError | None = None
+        self._until = 0.0
+
+    def __call__(self, error: BaseException) -> BaseException:
+        if type(error) is not NoHostAvailable or error.errors:
+            return error
+        now = time.monotonic()
+        if now >= self._until:
+            self._verdict = local_dc_down(self._cluster, self._fallback)
+            self._until = now + self._ttl
+        verdict = self._verdict
+        if verdict is None:
+            return error
+        return LocalDCDownError(verdict.message, verdict.local_dc, list(verdict.live_dcs))
+
+    def _changed(self, host: Any) -> None:
+        self._until = 0.0
+
+    on_up = on_down = on_add = on_remove = _changed
 
 
 def _datacenters(hosts: Iterable[Any]) -> dict[str, DatacenterHealth]:
