@@ -215,6 +215,10 @@ class LocalDCDownError(NoHostAvailable, CassandraASGIError):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[type[LocalDCDownError], tuple[str, str, list[str]]]:
+        # its arguments are not the driver's (message, errors): pickle and copy need telling
+        return (type(self), (self.message, self.local_dc, self.live_dcs))
+
 
 class LifespanNotRunError(CassandraASGIError, RuntimeError):
     """A request arrived but the ASGI server never ran the lifespan protocol."""
