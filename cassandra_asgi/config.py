@@ -178,11 +178,6 @@ class CassandraConfig:
                 "used_hosts_per_remote_dc: expected a non-negative integer (0: never leave the "
                 f"local DC), got {used_hosts_per_remote_dc!r}"
             )
-        if used_hosts_per_remote_dc and "load_balancing_policy" in cluster_options:
-            raise ConfigError(
-                "used_hosts_per_remote_dc: it configures the default load-balancing policy; with "
-                "your own load_balancing_policy, set remote-DC fallback on that policy instead"
-            )
         if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
             raise ConfigError(
                 f"ssl_context: expected ssl.SSLContext, got {type(ssl_context).__name__}"
@@ -245,6 +240,11 @@ class CassandraConfig:
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)
+        if used_hosts_per_remote_dc and self._own_balancing():
+            raise ConfigError(
+                "used_hosts_per_remote_dc: it configures the default load-balancing policy; with "
+                "your own load_balancing_policy, set remote-DC fallback on that policy instead"
+            )
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"CassandraConfig is immutable; use .replace({name}=...)")
@@ -256,6 +256,12 @@ class CassandraConfig:
         kwargs = {name: getattr(self, name) for name in _FIELDS if name != "cluster_options"}
         kwargs.update(self.cluster_options)
         return kwargs
+
+    def _own_balancing(self) -> bool:
+        """The application chose the default profile's load-balancing policy itself, so remote-DC
+        fallback is set on that policy, not through ``used_hosts_per_remote_dc``."""
+        profiles = self.cluster_options.get("execution_profiles") or {}
+        return "load_balancing_policy" in self.cluster_options or EXEC_PROFILE_DEFAULT in profiles
 
     def replace(self, **changes: Any) -> CassandraConfig:
         """Return a copy with some settings changed (the object itself never changes)."""

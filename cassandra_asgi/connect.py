@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, NoHostAvailable
+from cassandra.cluster import Cluster, NoHostAvailable
 from cassandra.policies import DCAwareRoundRobinPolicy
 
 from . import _compat
@@ -92,7 +92,7 @@ def _explain(cluster: Any, config: CassandraConfig) -> str | None:
             f"no node is in data centre {config.local_dc!r} (local_dc); the nodes seen are in "
             f"{', '.join(map(repr, seen))}"
         )
-    down = local_dc_down(cluster, config.used_hosts_per_remote_dc)
+    down = local_dc_down(cluster, config)
     return None if down is None else str(down)
 
 
@@ -123,12 +123,9 @@ def _through_remote_dc(cluster: Any, config: CassandraConfig) -> Any | None:
     lent pool is closed once the local data centre is back.
     """
     policy = _compat.child_policy(cluster.profile_manager.default.load_balancing_policy)
-    own_policy = "load_balancing_policy" in config.cluster_options or EXEC_PROFILE_DEFAULT in (
-        config.cluster_options.get("execution_profiles") or {}
-    )
-    if own_policy or not isinstance(policy, DCAwareRoundRobinPolicy):
+    if config._own_balancing() or not isinstance(policy, DCAwareRoundRobinPolicy):
         return None
-    down = local_dc_down(cluster, config.used_hosts_per_remote_dc)
+    down = local_dc_down(cluster, config)
     if down is None or not down.live_dcs or config.used_hosts_per_remote_dc:
         return None
     policy.used_hosts_per_remote_dc = 1
@@ -218,7 +215,7 @@ async def _open(config: CassandraConfig) -> AsyncSession:
         raise ConnectError(f"could not connect to {where}: {type(exc).__name__}: {exc}") from exc
     core = SessionCore(loop, config.max_in_flight)
     core.tracing = tracing_for(config)
-    explainer = NoHostExplainer(cluster, config.used_hosts_per_remote_dc)
+    explainer = NoHostExplainer(cluster, config)
     cluster.register_listener(explainer)
     core.explain_error = explainer
     log.info(

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from cassandra.policies import HostDistance, HostStateListener
 
+from .config import CassandraConfig
 from .errors import LocalDCDownError, NoHostAvailable
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def local_datacenters(cluster: Any, hosts: Iterable[Any] | None = None) -> list[
     return sorted(found)
 
 
-def local_dc_down(cluster: Any, used_hosts_per_remote_dc: int) -> LocalDCDownError | None:
+def local_dc_down(cluster: Any, config: CassandraConfig) -> LocalDCDownError | None:
     """The error to give when every node of the local data centre is down, or ``None`` while
     one is up (or the driver knows no node's data centre yet: it never reached the cluster).
 
@@ -126,10 +127,14 @@ def local_dc_down(cluster: Any, used_hosts_per_remote_dc: int) -> LocalDCDownErr
     local_dc = ",".join(local_datacenters(cluster, local))
     remote = [host for host in hosts if host.datacenter and host not in local]
     live = sorted({host.datacenter for host in remote if host.is_up is not False})
-    if used_hosts_per_remote_dc:
+    fallback = config.used_hosts_per_remote_dc
+    if fallback:
+        hint = f"the remote-DC fallback hosts (used_hosts_per_remote_dc={fallback}) are down too"
+    elif live and config._own_balancing():
+        has = "has" if len(live) == 1 else "have"
         hint = (
-            f"the remote-DC fallback hosts (used_hosts_per_remote_dc={used_hosts_per_remote_dc}) "
-            "are down too"
+            f"{', '.join(live)} {has} live hosts; set used_hosts_per_remote_dc on the "
+            "DCAwareRoundRobinPolicy of your load_balancing_policy to allow remote-DC fallback"
         )
     elif live:
         has = "has" if len(live) == 1 else "have"
@@ -155,9 +160,9 @@ class NoHostExplainer(HostStateListener):  # type: ignore[misc]
     without the listeners hearing of it. Each failure still gets its own exception object.
     """
 
-    def __init__(self, cluster: Any, used_hosts_per_remote_dc: int, ttl: float = 1.0) -> None:
+    def __init__(self, cluster: Any, config: CassandraConfig, ttl: float = 1.0) -> None:
         self._cluster = cluster
-        self._fallback = used_hosts_per_remote_dc
+        self._config = config
         self._ttl = ttl
         self._verdict: LocalDCDownError | None = None
         self._until = 0.0
@@ -167,7 +172,7 @@ class NoHostExplainer(HostStateListener):  # type: ignore[misc]
             return error
         now = time.monotonic()
         if now >= self._until:
-            self._verdict = local_dc_down(self._cluster, self._fallback)
+            self._verdict = local_dc_down(self._cluster, self._config)
             self._until = now + self._ttl
         verdict = self._verdict
         if verdict is None:

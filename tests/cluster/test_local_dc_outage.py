@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 from cassandra import ConsistencyLevel as CL
 from cassandra.cluster import NoHostAvailable
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import SimpleStatement
 
-from cassandra_asgi import AsyncSession, CassandraConfig, LocalDCDownError, connect
+from cassandra_asgi import AsyncSession, CassandraConfig, ConnectError, LocalDCDownError, connect
 from cassandra_asgi.testing import CQLCluster
 
 from .conftest import create_keyspace, driver_marks, eventually, host_is_up
@@ -238,3 +239,23 @@ async def test_with_remote_dc_fallback_a_fresh_connect_during_a_local_dc_outage_
         rows = await session.execute("SELECT data_center FROM system.local")
         assert rows.one().data_center == "dc2"
     assert dc2.requests.get("QUERY", 0) == 1
+
+
+@pytest.mark.memory_only
+@pytest.mark.cql_cluster(SHAPE, **REALISM)
+async def test_with_ones_own_policy_a_connect_during_a_local_dc_outage_fails_naming_where_to_fix(
+    cql_cluster: CQLCluster,
+) -> None:
+    # the session cannot be opened through a pool lent by a policy the library did not build
+    for node in in_dc(cql_cluster, "dc1"):
+        node.kill()
+    own = TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc="dc1"))
+    config = default_config(
+        cql_cluster, contact_points=cql_cluster.contact_points, load_balancing_policy=own
+    )
+    with pytest.raises(ConnectError) as raised:
+        await connect(config)
+    assert str(raised.value).endswith(
+        "all hosts in local DC dc1 are down (dc2 has live hosts; set used_hosts_per_remote_dc on "
+        "the DCAwareRoundRobinPolicy of your load_balancing_policy to allow remote-DC fallback)"
+    )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.connection import DefaultEndPoint
 from cassandra.policies import (
     ConstantReconnectionPolicy,
@@ -178,3 +178,9 @@ def test_used_hosts_per_remote_dc_is_read_from_the_environment() -> None:
     assert config.used_hosts_per_remote_dc == 2
     with pytest.raises(ConfigError, match="CASSANDRA_USED_HOSTS_PER_REMOTE_DC"):
         CassandraConfig.from_env(environ={"CASSANDRA_USED_HOSTS_PER_REMOTE_DC": "two"})
+
+
+def test_used_hosts_per_remote_dc_with_ones_own_default_profile_is_refused_too() -> None:
+    own = ExecutionProfile(load_balancing_policy=RoundRobinPolicy())
+    with pytest.raises(ConfigError, match="with your own load_balancing_policy"):
+        CassandraConfig(used_hosts_per_remote_dc=1, execution_profiles={EXEC_PROFILE_DEFAULT: own})
