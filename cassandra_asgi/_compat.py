@@ -1,7 +1,8 @@
 """Every private name of cassandra-driver (3.29, 3.30) and asyncio this package relies on.
 
 The driver has no public way to re-arm a future's timer for its next page, to read the paging
-state and column names a callback was given, or to set the timeout ``Session.prepare()`` waits;
+state and column names a callback was given, to set the timeout ``Session.prepare()`` waits, or
+to reach the policy a ``TokenAwarePolicy`` wraps;
 asyncio has no public "running loop or None". Reaching them from one module keeps the list
 short and checked: ``tests/core/test_compat.py`` fails, naming the driver version, if the
 installed driver lacks any name in ``RELIED_ON``, and fails if another module reaches past this
@@ -20,6 +21,7 @@ from cassandra.util import _sanitize_identifiers
 
 __all__ = [
     "RELIED_ON",
+    "child_policy",
     "clean_column_name",
     "column_names",
     "forget_spent_timer",
@@ -42,6 +44,7 @@ RELIED_ON = (
     "cassandra.cluster:ResponseFuture._col_names",
     "cassandra.cluster:ResponseFuture._query_retries",
     "cassandra.cluster:Session._default_timeout",
+    "cassandra.policies:TokenAwarePolicy._child_policy",
 )
 
 #: The running event loop of this thread, or ``None`` (``asyncio.get_running_loop`` raises).
@@ -89,3 +92,8 @@ def set_prepare_timeout(driver_session: Any, seconds: float) -> None:
     """The timeout ``Session.prepare()`` waits. The public setter refuses to change it once
     execution profiles are in use, although ``prepare()`` still reads it."""
     driver_session._default_timeout = seconds
+
+
+def child_policy(policy: Any) -> Any:
+    """The policy a ``TokenAwarePolicy`` orders replicas for (``None`` for any other policy)."""
+    return getattr(policy, "_child_policy", None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._bridge import LoopBridge
@@ -52,6 +53,7 @@ class SessionCore:
     __slots__ = (
         "bridge",
         "closing",
+        "explain_error",
         "gate",
         "generation",
         "loop",
@@ -78,6 +80,9 @@ class SessionCore:
         #: The session's spans (``tracing``); ``None`` when nothing would record them, so the
         #: request path checks one attribute.
         self.tracing: Tracing | None = None
+        #: Turns a driver error into one that says more (``health.NoHostExplainer``), on the
+        #: failure path only; set by ``connect()``, which knows the cluster.
+        self.explain_error: Callable[[BaseException], BaseException] | None = None
 
     def check_usable(self, *, new_call: bool = True) -> None:
         """Fail fast, with a message naming the fix, when the session cannot serve a call.
