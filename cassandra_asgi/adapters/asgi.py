@@ -97,13 +97,12 @@ class CassandraMiddleware:
     async def _lazy_session(self) -> AsyncSession:
         if not self.lazy:
             raise LifespanNotRunError(
-                f"{self._name} has no Cassandra session: "
-                "the ASGI server never ran the lifespan protocol, which is when it connects. "
-                "Run the server with lifespan enabled (uvicorn: --lifespan on or auto, the "
-                "default), use Starlette's TestClient as a context manager (`with "
-                "TestClient(app) as client:`), wrap the app in asgi_lifespan.LifespanManager "
-                "when testing with httpx.ASGITransport, or pass lazy=True to connect on the "
-                "first request."
+                f"{self._name} has no Cassandra session: the ASGI server never ran the lifespan "
+                "protocol, which is when it connects. Run the server with lifespan enabled "
+                "(uvicorn: --lifespan on or auto, the default), use Starlette's TestClient as "
+                "a context manager (`with TestClient(app) as client:`), wrap the app in "
+                "asgi_lifespan.LifespanManager when testing with httpx.ASGITransport, or pass "
+                "lazy=True to connect on the first request."
             )
         return await self._lazy.get()
 
@@ -142,14 +141,13 @@ class CassandraMiddleware:
             try:
                 await self.app(scope, app_receive, app_send)
             except Exception as exc:
-                if phase is _Phase.WAITING:  # how an app says it does not speak lifespan
-                    log.debug("the wrapped app does not handle lifespan (%r)", exc)
-                else:
-                    if phase in (_Phase.STARTING, _Phase.STOPPING):
-                        step = "startup" if phase is _Phase.STARTING else "shutdown"
+                if phase is not _Phase.WAITING:  # else: how an app says it has no lifespan
+                    step = {_Phase.STARTING: "startup", _Phase.STOPPING: "shutdown"}.get(phase)
+                    if step is not None:
                         failed = f"{self._name}: application {step} failed: {exc}"
                         await app_send({"type": f"lifespan.{step}.failed", "message": failed})
                     raise
+                log.debug("the wrapped app does not handle lifespan (%r)", exc)
             if phase in (_Phase.WAITING, _Phase.STARTING):
                 await app_send({"type": "lifespan.startup.complete"})
             while phase is _Phase.RUNNING:
@@ -157,7 +155,8 @@ class CassandraMiddleware:
             if phase is _Phase.STOPPING:
                 await app_send({"type": "lifespan.shutdown.complete"})
         finally:
-            await self._unpublish(scope, session)  # a no-op once the app answered
+            if phase is not _Phase.ENDED:  # the app raised, or the task was cancelled
+                await self._unpublish(scope, session)
 
     async def _publish(self, scope: dict[str, Any], send: Any) -> AsyncSession:
         """Connect and put the session in the lifespan state. On failure answer
@@ -187,12 +186,8 @@ class CassandraMiddleware:
         return session
 
     async def _unpublish(self, scope: dict[str, Any], session: AsyncSession) -> str | None:
-        """Take the session out of the lifespan state and close it, once per lifespan; return
-        a message describing a failure to close."""
-        claimed: set[str] = scope[_CLAIMED_KEYS]
-        if self.state_key not in claimed:
-            return None
-        claimed.discard(self.state_key)
+        """Take the session out of the lifespan state and close it; describe a failure."""
+        scope[_CLAIMED_KEYS].discard(self.state_key)
         if self._lifespan_session is session:
             self._lifespan_session = None
         state = scope.get("state")
@@ -210,18 +205,16 @@ def get_session(request_or_scope: Any, state_key: str = "cassandra") -> AsyncSes
     """The session ``CassandraMiddleware`` put in a request's scope: from anything with a
     ``.scope`` (Starlette/FastAPI ``Request``, ``WebSocket``) or a raw ASGI scope."""
     scope = getattr(request_or_scope, "scope", request_or_scope)
-    if not isinstance(scope, Mapping) and callable(request_or_scope):
-        raise TypeError(
-            f"get_session() was given an application ({type(request_or_scope).__name__}), not "
-            "a request: the session is handed to requests, and exists only while the app "
-            "runs. For work at startup pass CassandraMiddleware(app, on_connect=hook), which "
-            "runs `await hook(session)` after connecting, or open the session in your own "
-            "lifespan with `async with connect(config) as session:`"
-        )
     if not isinstance(scope, Mapping):
+        given = type(request_or_scope).__name__
         raise TypeError(
-            f"get_session() expects a request, a websocket or an ASGI scope, "
-            f"got {type(request_or_scope).__name__}"
+            f"get_session() was given an application ({given}), not a request: the session is "
+            "handed to requests, and exists only while the app runs. For work at startup pass "
+            "CassandraMiddleware(app, on_connect=hook), which runs `await hook(session)` after "
+            "connecting, or open the session in your own lifespan with `async with "
+            "connect(config) as session:`"
+            if callable(request_or_scope)
+            else f"get_session() expects a request, a websocket or an ASGI scope, got {given}"
         )
     state = scope.get("state")
     session = state.get(state_key) if isinstance(state, Mapping) else None
