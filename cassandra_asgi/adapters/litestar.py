@@ -68,16 +68,13 @@ class CassandraPlugin(InitPlugin):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         for other in app_config.plugins:
-            if isinstance(other, CassandraPlugin) and other is not self:
-                if other.state_key == self.state_key:
+            if not isinstance(other, CassandraPlugin) or other is self:
+                continue
+            for name in ("state_key", "dependency_key"):
+                if getattr(other, name) == (key := getattr(self, name)):
                     raise ConfigError(
-                        f"two CassandraPlugin share state_key {self.state_key!r}; give each "
-                        "cluster its own state_key and dependency_key"
-                    )
-                if other.dependency_key == self.dependency_key:
-                    raise ConfigError(
-                        f"two CassandraPlugin share dependency_key {self.dependency_key!r}; "
-                        "give each cluster its own state_key and dependency_key"
+                        f"two CassandraPlugin share {name} {key!r}; give each cluster its own "
+                        "state_key and dependency_key"
                     )
         if self.dependency_key in app_config.dependencies:
             raise ConfigError(
