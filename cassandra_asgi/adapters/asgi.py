@@ -90,8 +90,7 @@ class CassandraMiddleware:
         await self.app(scope, receive, send)
 
     async def aclose(self) -> None:
-        """Close the session ``lazy=True`` opened on this event loop (a later request reopens
-        one), and any left behind by event loops closed without shutting down their tasks."""
+        """Close this loop's ``lazy=True`` session (a request opens another) and dead loops'."""
         await self._lazy.close()
 
     async def _lazy_session(self) -> AsyncSession:
@@ -188,8 +187,7 @@ class CassandraMiddleware:
     async def _unpublish(self, scope: dict[str, Any], session: AsyncSession) -> str | None:
         """Take the session out of the lifespan state and close it; describe a failure."""
         scope[_CLAIMED_KEYS].discard(self.state_key)
-        if self._lifespan_session is session:
-            self._lifespan_session = None
+        self._lifespan_session = None
         state = scope.get("state")
         if state is not None and state.get(self.state_key) is session:
             del state[self.state_key]
