@@ -12,7 +12,7 @@ pytestmark = pytest.mark.memory_only
 def test_server_cost_measures_both_processes() -> None:
     result = measure(queries=300, concurrency=20, keys=50)
     assert result["queries"] == 300
-    assert result["server_cpu_per_query_s"] >= 0  # /proc counts 10 ms ticks
+    assert result["server_cpu_per_query_s"] > 0
     assert result["client_cpu_per_query_s"] > 0
     assert result["ratio"] == pytest.approx(
         result["server_cpu_per_query_s"] / result["client_cpu_per_query_s"]

@@ -79,6 +79,7 @@ class SegmentCodec:
 
     __slots__ = (
         "_buffer",
+        "_contained",
         "_header_size",
         "_headers",
         "_large",
@@ -98,7 +99,9 @@ class SegmentCodec:
         self._large_size = -1
         self._limit = max_envelope
         self._prefixes: dict[int, bytes] = {}
-        self._headers: dict[bytes, tuple[int, int, bool]] = {}
+        #: the prefixes of plain self-contained segments by payload length (the usual answer)
+        self._contained: dict[int, bytes] = {}
+        self._headers: dict[bytes, tuple[int, int, bool, bool]] = {}
 
     # --- reading -------------------------------------------------------------------------
 
@@ -112,39 +115,26 @@ class SegmentCodec:
         envelopes: list[Envelope] = []
         prefix_size = self._header_size + 3
         known = self._headers
-        checksum = zlib.crc32
-        read_u32 = _U32.unpack_from
-        read_envelope = _ENVELOPE.unpack_from
-        view = memoryview(data)
-        limit = self._limit
         total = len(data)
         position = 0
         while total - position >= prefix_size:
             start = position + prefix_size
             prefix = data[position:start]
-            fields = known.get(prefix)
-            if fields is None:
-                fields = self._read_header(prefix)
-            length, uncompressed, self_contained = fields
-            end = start + length + 4
-            if end > total:
-                break
+            fields = known.get(prefix) or self._read_header(prefix)
+            length, uncompressed, self_contained, single = fields
             stop = start + length
-            sent_crc = read_u32(data, stop)[0]
-            position = end
-            computed = checksum(view[start:stop], _CRC32_SEED)
-            if sent_crc != computed:
-                raise ProtocolViolation(
-                    "invalid, unrecoverable CRC mismatch detected in frame body. "
-                    f"Read {sent_crc}, Computed {computed}"
-                )
-            if not uncompressed and self_contained and length >= _ENVELOPE_HEADER:
-                version, flags, stream, opcode, size = read_envelope(data, start)
-                if size == length - _ENVELOPE_HEADER and size <= limit and self._large_size < 0:
-                    # the usual segment: exactly one whole envelope, its body copied once
-                    envelopes.append((version, flags, stream, opcode, data[start + 9 : stop]))
-                    continue
+            if stop + 4 > total:
+                break
+            position = stop + 4
             payload = data[start:stop]
+            if zlib.crc32(payload, _CRC32_SEED) != _U32.unpack_from(data, stop)[0]:
+                raise self._payload_crc_error(payload, data, stop)
+            if single and self._large_size < 0:
+                # the usual segment: exactly one whole envelope (its length says so)
+                version, flags, stream, opcode, size = _ENVELOPE.unpack_from(payload)
+                if size == length - _ENVELOPE_HEADER:
+                    envelopes.append((version, flags, stream, opcode, payload[_ENVELOPE_HEADER:]))
+                    continue
             if uncompressed:
                 payload = self._decompress(payload, uncompressed)
             if self_contained:
@@ -162,8 +152,18 @@ class SegmentCodec:
             self._buffer += data[position:]
         return envelopes
 
-    def _read_header(self, prefix: bytes) -> tuple[int, int, bool]:
-        """(payload length, uncompressed length, self-contained) of a header and its CRC24.
+    @staticmethod
+    def _payload_crc_error(payload: bytes, data: bytes, stop: int) -> ProtocolViolation:
+        sent = _U32.unpack_from(data, stop)[0]
+        computed = zlib.crc32(payload, _CRC32_SEED)
+        return ProtocolViolation(
+            "invalid, unrecoverable CRC mismatch detected in frame body. "
+            f"Read {sent}, Computed {computed}"
+        )
+
+    def _read_header(self, prefix: bytes) -> tuple[int, int, bool, bool]:
+        """(payload length, uncompressed length, self-contained, holds one envelope at most)
+        of a header, once its CRC24 is checked.
 
         A connection sends the same few headers again and again (the same lengths), so each
         checked header is remembered and the next one like it costs a dictionary lookup.
@@ -178,11 +178,19 @@ class SegmentCodec:
                 f"Read {sent_crc}, Computed {computed}"
             )
         if self.compressed:
-            fields = (header & MAX_PAYLOAD, (header >> 17) & MAX_PAYLOAD, bool(header >> 34 & 1))
+            length, uncompressed = header & MAX_PAYLOAD, (header >> 17) & MAX_PAYLOAD
+            self_contained = bool(header >> 34 & 1)
         else:
-            fields = (header & MAX_PAYLOAD, 0, bool(header >> 17 & 1))
+            length, uncompressed, self_contained = header & MAX_PAYLOAD, 0, bool(header >> 17 & 1)
+        # a plain self-contained payload whose first envelope may fill it exactly
+        single = (
+            self_contained
+            and not uncompressed
+            and _ENVELOPE_HEADER <= length <= _ENVELOPE_HEADER + self._limit
+        )
         if len(self._headers) > 4096:
             self._headers.clear()
+        fields = (length, uncompressed, self_contained, single)
         self._headers[prefix] = fields
         return fields
 
@@ -248,9 +256,10 @@ class SegmentCodec:
         if not self.compressed:  # the usual answer: everything fits one plain segment
             payload = b"".join(envelopes) if len(envelopes) > 1 else envelopes[0]
             length = len(payload)
-            if length <= MAX_PAYLOAD:
-                header = length | 1 << 17  # self-contained
-                prefix = self._prefixes.get(header) or self._prefix(header)
+            prefix = self._contained.get(length)
+            if prefix is None and length <= MAX_PAYLOAD:
+                prefix = self._contained[length] = self._prefix(length | 1 << 17)
+            if prefix is not None:
                 return b"".join((prefix, payload, _U32.pack(zlib.crc32(payload, _CRC32_SEED))))
         out: list[bytes] = []
         batch: list[bytes] = []
@@ -278,6 +287,7 @@ class SegmentCodec:
         """A header and its CRC24 as sent, remembered (the same headers come again and again)."""
         if len(self._prefixes) > 4096:
             self._prefixes.clear()
+            self._contained.clear()
         size = self._header_size
         prefix = header.to_bytes(size, "little") + crc24(header, size).to_bytes(3, "little")
         self._prefixes[header] = prefix
