@@ -38,6 +38,9 @@ _U32 = struct.Struct("<I")
 _ENVELOPE = struct.Struct(">BBhBi")
 _BODY_LENGTH = struct.Struct(">i")
 _CRC32_SEED = zlib.crc32(b"\xfa\x2d\x55\xca")  # Cassandra primes its CRC32 with these bytes
+#: what a checked header says: payload length, uncompressed length (0: not compressed),
+#: self-contained, whether one envelope may fill the payload exactly, and the segment's size
+_Header = tuple[int, int, bool, bool, int]
 
 
 def _crc24_table() -> tuple[int, ...]:
@@ -85,6 +88,7 @@ class SegmentCodec:
         "_large",
         "_large_size",
         "_limit",
+        "_prefix_size",
         "_prefixes",
         "compressed",
     )
@@ -94,6 +98,7 @@ class SegmentCodec:
             raise ProtocolViolation("LZ4 segment compression needs the lz4 package")
         self.compressed = compressed
         self._header_size = 5 if compressed else 3
+        self._prefix_size = self._header_size + 3  # with the CRC24
         self._buffer = bytearray()
         self._large = bytearray()
         self._large_size = -1
@@ -101,11 +106,21 @@ class SegmentCodec:
         self._prefixes: dict[int, bytes] = {}
         #: the prefixes of plain self-contained segments by payload length (the usual answer)
         self._contained: dict[int, bytes] = {}
-        self._headers: dict[bytes, tuple[int, int, bool, bool]] = {}
+        self._headers: dict[bytes, _Header] = {}
 
     # --- reading -------------------------------------------------------------------------
 
     def feed(self, data: bytes | bytearray) -> list[Envelope]:
+        if not self._buffer and type(data) is bytes and self._large_size < 0:
+            # A client waiting on each answer sends one segment per read, with one envelope:
+            # that case skips the loop below (its checks are the same).
+            fields = self._headers.get(data[: self._prefix_size])
+            if fields is not None and fields[3] and len(data) == fields[4]:
+                payload = data[self._prefix_size : -4]
+                if zlib.crc32(payload, _CRC32_SEED) == _U32.unpack_from(data, len(data) - 4)[0]:
+                    version, flags, stream, opcode, size = _ENVELOPE.unpack_from(payload)
+                    if size == fields[0] - _ENVELOPE_HEADER:
+                        return [(version, flags, stream, opcode, payload[_ENVELOPE_HEADER:])]
         if self._buffer:  # the rest of a segment that arrived in pieces
             self._buffer += data
             data = bytes(self._buffer)
@@ -113,7 +128,7 @@ class SegmentCodec:
         elif type(data) is not bytes:
             data = bytes(data)
         envelopes: list[Envelope] = []
-        prefix_size = self._header_size + 3
+        prefix_size = self._prefix_size
         known = self._headers
         total = len(data)
         position = 0
@@ -121,7 +136,7 @@ class SegmentCodec:
             start = position + prefix_size
             prefix = data[position:start]
             fields = known.get(prefix) or self._read_header(prefix)
-            length, uncompressed, self_contained, single = fields
+            length, uncompressed, self_contained, single, _whole = fields
             stop = start + length
             if stop + 4 > total:
                 break
@@ -161,9 +176,8 @@ class SegmentCodec:
             f"Read {sent}, Computed {computed}"
         )
 
-    def _read_header(self, prefix: bytes) -> tuple[int, int, bool, bool]:
-        """(payload length, uncompressed length, self-contained, holds one envelope at most)
-        of a header, once its CRC24 is checked.
+    def _read_header(self, prefix: bytes) -> _Header:
+        """What a header says, once its CRC24 is checked.
 
         A connection sends the same few headers again and again (the same lengths), so each
         checked header is remembered and the next one like it costs a dictionary lookup.
@@ -190,7 +204,7 @@ class SegmentCodec:
         )
         if len(self._headers) > 4096:
             self._headers.clear()
-        fields = (length, uncompressed, self_contained, single)
+        fields = (length, uncompressed, self_contained, single, len(prefix) + length + 4)
         self._headers[prefix] = fields
         return fields
 
