@@ -332,14 +332,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  ratio server/client:    {result['ratio']:8.3f}  (target <= 0.333)")
         print(f"  throughput:             {result['queries_per_second']:8.0f} queries/s")
     for result in results[1:]:
-        rounds = ", ".join(
+        each_round = ", ".join(
             f"{result[f'server_cpu_vs_first_round_{number + 1}']:.3f}"
             for number in range(int(result["rounds"]))
         )
         print(
             f"server CPU per query, v{int(result['protocol_version'])} / "
             f"v{versions[0]}: {result['server_cpu_vs_first']:.3f}  (target <= 1.10; "
-            f"median of the rounds {rounds})"
+            f"median of the rounds {each_round})"
         )
     return 0
 
