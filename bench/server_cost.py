@@ -1,7 +1,7 @@
 """What the in-memory server costs per query, compared with one driver client.
 
 ``python -m bench.server_cost [--queries 20000] [--concurrency 100] [--versions 4,5]
-[--rounds 5] [--client driver|raw] [--json]``
+[--rounds 10] [--client driver|raw] [--json]``
 
 The server runs in its own process (``python -m cassandra_asgi.testing``); this process
 drives prepared one-row SELECTs by key through the real driver (``execute_async`` with the
@@ -9,13 +9,13 @@ next request issued from each callback, default row factory). CPU time is read f
 processes around the measured run: the server's from ``/proc`` (every thread, user and
 system), the client's with ``time.process_time()`` (every thread, the driver's reactor included).
 The issue's target: server CPU per query at most a third of the client's (ratio <= 0.33).
-With several ``--versions`` the same run is repeated pinned to each protocol version (v5 frames
-everything in CRC-protected segments) and the server CPU per query of each is compared with
-the first: protocol v5 must cost the server at most 10% more per query than v4. Compression is
-off in every run, so the figures compare framing, not codecs. The versions are measured in
-alternation for ``--rounds`` rounds (every other round in the reverse order); each figure is
-the median of its rounds, and v5/v4 the median of the ratios of the rounds, because one run on
-a shared machine can be off by a third. Server CPU is read in nanoseconds (schedstat).
+With several ``--versions`` each version gets its own server process and client, all kept up,
+and they take turns for ``--rounds`` rounds (every other round in the reverse order), sharing
+``--queries`` per version among the rounds; the server CPU per query of each is compared with
+the first's in the same round: protocol v5 must cost the server at most 10% more per query
+than v4. Compression is off in every run, so the figures compare framing, not codecs. Each
+figure is the median of its rounds and v5/v4 the median of the rounds' ratios: a shared
+machine's load changes within seconds, and short alternating turns see nearly the same load.
 """
 
 from __future__ import annotations
@@ -200,6 +200,78 @@ class _RawClient:
         self.sock.close()
 
 
+class _Target:
+    """One server process with its client, kept up so that versions can take turns quickly."""
+
+    def __init__(self, protocol_version: int, raw: bool, concurrency: int, keys: int) -> None:
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import RoundRobinPolicy
+
+        self.protocol_version = protocol_version
+        self.concurrency = concurrency
+        self.keys = keys
+        self.raw: _RawClient | None = None
+        self.process, port = _start_server()
+        profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy())
+        self.cluster = Cluster(
+            ["127.0.0.1"],
+            port=port,
+            protocol_version=protocol_version,
+            compression=False,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        )
+        try:
+            self.session = self.cluster.connect()
+            self.session.execute(
+                "CREATE KEYSPACE bench WITH replication = "
+                "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+            )
+            self.session.execute("CREATE TABLE bench.kv (k int PRIMARY KEY, v text)")
+            insert = self.session.prepare("INSERT INTO bench.kv (k, v) VALUES (?, ?)")
+            for key in range(keys):
+                self.session.execute(insert, (key, f"value-{key}"))
+            self.prepared = self.session.prepare("SELECT k, v FROM bench.kv WHERE k = ?")
+            if raw:
+                self.raw = _RawClient(port, protocol_version)
+                self.raw.handshake()
+                self.batch = self.raw.batch(self.prepared, concurrency, keys)
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, queries: int) -> dict[str, float]:
+        """``queries`` more (rounded to whole batches for the raw client), with their cost."""
+        if self.raw is not None:
+            batches = max(queries // self.concurrency, 1)
+            queries = batches * self.concurrency
+        server_before = _process_cpu_seconds(self.process.pid)
+        client_before = time.process_time()
+        wall_before = time.perf_counter()
+        if self.raw is not None:
+            self.raw.run(self.batch, self.concurrency, batches)
+        else:
+            _drive(self.session, self.prepared, queries, self.concurrency, self.keys)
+        wall = time.perf_counter() - wall_before
+        client = time.process_time() - client_before
+        server = _process_cpu_seconds(self.process.pid) - server_before
+        return {
+            "protocol_version": float(self.protocol_version),
+            "queries": float(queries),
+            "concurrency": float(self.concurrency),
+            "server_cpu_per_query_s": server / queries,
+            "client_cpu_per_query_s": client / queries,
+            "ratio": server / client if client else float("inf"),
+            "queries_per_second": queries / wall,
+        }
+
+    def close(self) -> None:
+        if self.raw is not None:
+            self.raw.close()
+        self.cluster.shutdown()
+        self.process.terminate()
+        self.process.wait(10)
+
+
 def measure(
     queries: int = 20_000,
     concurrency: int = 100,
@@ -208,63 +280,12 @@ def measure(
     raw: bool = False,
 ) -> dict[str, float]:
     """One run; ``raw`` drives the server with ``_RawClient`` instead of the driver's session."""
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-    from cassandra.policies import RoundRobinPolicy
-
-    process, port = _start_server()
-    profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy())
-    cluster = Cluster(
-        ["127.0.0.1"],
-        port=port,
-        protocol_version=protocol_version,
-        compression=False,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-    )
+    target = _Target(protocol_version, raw, concurrency, keys)
     try:
-        session = cluster.connect()
-        session.execute(
-            "CREATE KEYSPACE bench WITH replication = "
-            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
-        )
-        session.execute("CREATE TABLE bench.kv (k int PRIMARY KEY, v text)")
-        insert = session.prepare("INSERT INTO bench.kv (k, v) VALUES (?, ?)")
-        for key in range(keys):
-            session.execute(insert, (key, f"value-{key}"))
-        prepared = session.prepare("SELECT k, v FROM bench.kv WHERE k = ?")
-        if raw:
-            client_connection = _RawClient(port, protocol_version)
-            client_connection.handshake()
-            batch = client_connection.batch(prepared, concurrency, keys)
-            rounds = max(queries // concurrency, 1)
-            queries = rounds * concurrency
-            client_connection.run(batch, concurrency, max(rounds // 10, 1))  # warm-up
-        else:
-            _drive(session, prepared, min(queries, 2_000), concurrency, keys)  # warm-up
-
-        server_before = _process_cpu_seconds(process.pid)
-        client_before = time.process_time()
-        wall_before = time.perf_counter()
-        if raw:
-            client_connection.run(batch, concurrency, rounds)
-            client_connection.close()
-        else:
-            _drive(session, prepared, queries, concurrency, keys)
-        wall = time.perf_counter() - wall_before
-        client = time.process_time() - client_before
-        server = _process_cpu_seconds(process.pid) - server_before
+        target.run(max(queries // 10, concurrency))  # warm-up
+        return target.run(queries)
     finally:
-        cluster.shutdown()
-        process.terminate()
-        process.wait(10)
-    return {
-        "protocol_version": float(protocol_version),
-        "queries": float(queries),
-        "concurrency": float(concurrency),
-        "server_cpu_per_query_s": server / queries,
-        "client_cpu_per_query_s": client / queries,
-        "ratio": server / client if client else float("inf"),
-        "queries_per_second": queries / wall,
-    }
+        target.close()
 
 
 def _median(rounds: list[dict[str, float]], base: list[dict[str, float]]) -> dict[str, float]:
@@ -286,7 +307,9 @@ def _median(rounds: list[dict[str, float]], base: list[dict[str, float]]) -> dic
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.server_cost", description=__doc__)
-    parser.add_argument("--queries", type=int, default=20_000)
+    parser.add_argument(
+        "--queries", type=int, default=20_000, help="queries measured per version, all rounds"
+    )
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument(
         "--versions",
@@ -300,23 +323,29 @@ def main(argv: list[str] | None = None) -> int:
         help="driver: the Python driver's session; raw: pre-encoded pipelined EXECUTEs",
     )
     parser.add_argument(
-        "--rounds", type=int, default=5, help="runs per version, alternating (medians reported)"
+        "--rounds",
+        type=int,
+        default=10,
+        help="turns each version takes, alternating, --queries shared among them (medians "
+        "reported)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     versions = [int(part) for part in args.versions.split(",") if part.strip()]
+    rounds = max(args.rounds, 1)
     runs: dict[int, list[dict[str, float]]] = {version: [] for version in versions}
-    for number in range(max(args.rounds, 1)):
-        # every other round in the reverse order, so a drifting load favours neither
-        for version in versions if number % 2 == 0 else versions[::-1]:
-            runs[version].append(
-                measure(
-                    args.queries,
-                    args.concurrency,
-                    protocol_version=version,
-                    raw=args.client == "raw",
-                )
-            )
+    targets: dict[int, _Target] = {}
+    try:
+        for version in versions:
+            targets[version] = _Target(version, args.client == "raw", args.concurrency, 1_000)
+            targets[version].run(max(args.queries // 10, args.concurrency))  # warm-up
+        for number in range(rounds):
+            # every other round in the reverse order, so a drifting load favours neither
+            for version in versions if number % 2 == 0 else versions[::-1]:
+                runs[version].append(targets[version].run(max(args.queries // rounds, 1)))
+    finally:
+        for target in targets.values():
+            target.close()
     results = [_median(runs[version], runs[versions[0]]) for version in versions]
     if args.json:
         print(json.dumps(results, indent=2))
@@ -325,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         count, in_flight = int(result["queries"]), int(result["concurrency"])
         print(f"protocol v{int(result['protocol_version'])}")
         rounds = int(result["rounds"])
-        print(f"  queries:                {count} at {in_flight} in flight, median of {rounds}")
+        print(f"  queries:                {rounds} rounds of {count}, {in_flight} in flight")
         print(f"  server CPU per query:   {result['server_cpu_per_query_s'] * 1e6:8.1f} us")
         if args.client == "driver":  # the raw client's own cost means nothing
             print(f"  client CPU per query:   {result['client_cpu_per_query_s'] * 1e6:8.1f} us")
