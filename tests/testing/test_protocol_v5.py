@@ -26,6 +26,8 @@ from cassandra.protocol import (
     ResultMessage,
     write_consistency_level,
     write_int,
+    write_short,
+    write_value,
 )
 from cassandra.query import BatchType, SimpleStatement
 from cassandra.segment import CRC32_INITIAL, compute_crc24
@@ -180,7 +182,26 @@ class _BatchAt(BatchMessage):  # type: ignore[misc]
         write_int(f, self.now_in_seconds)
 
 
+class _ExecuteAt(ExecuteMessage):  # type: ignore[misc]
+    """An EXECUTE with values and the NOW_IN_SECONDS flag."""
+
+    def __init__(self, prepared: Any, values: list[bytes], now_in_seconds: int) -> None:
+        super().__init__(
+            prepared.query_id, values, ONE, result_metadata_id=prepared.result_metadata_id
+        )
+        self.now_in_seconds = now_in_seconds
+
+    def _write_query_params(self, f: io.BytesIO, protocol_version: int) -> None:
+        write_consistency_level(f, self.consistency_level)
+        write_int(f, _VALUES | _NOW_IN_SECONDS)
+        write_short(f, len(self.query_params))
+        for value in self.query_params:
+            write_value(f, value)
+        write_int(f, self.now_in_seconds)
+
+
 _NOW_IN_SECONDS = 0x100
+_VALUES = 0x01
 
 
 def _rows_at(wire: DriverWire, text: str, stream: int, now: int | None = None) -> list[Any]:
@@ -219,6 +240,20 @@ def test_v5_now_in_seconds_is_the_now_a_read_checks_ttls_against(server: CQLServ
     assert value == 10
     assert 29 <= ttl <= 31  # the whole seconds cut off
     assert today == [(10,)]  # a read ahead in time removed nothing
+
+
+def test_v5_execute_with_now_in_seconds_counts_the_ttl_from_it(server: CQLServer) -> None:
+    past = int(time.time()) - 3600
+    with _wire(server) as wire:
+        _table_for_ttls(wire, "ttl_execute")
+        wire.send(PrepareMessage("INSERT INTO ttl_execute.t (k, v) VALUES (?, ?) USING TTL 60"), 4)
+        prepared = wire.receive()[1]
+        wire.send(_ExecuteAt(prepared, [struct.pack(">i", 1), struct.pack(">i", 10)], past), 5)
+        assert isinstance(wire.receive()[1], ResultMessage)
+        today = _rows_at(wire, "SELECT v FROM ttl_execute.t WHERE k = 1", 6)
+        back_then = _rows_at(wire, "SELECT v, ttl(v) FROM ttl_execute.t WHERE k = 1", 7, past + 5)
+    assert today == []
+    assert back_then == [(10, 55)]
 
 
 def test_v5_now_in_seconds_leaves_write_times_on_the_clock(server: CQLServer) -> None:
