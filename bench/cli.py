@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.dataset import create_schema, load_notes, load_point_rows, load_wide_partition
 from bench.error_storm import ErrorStormResults, measure_error_storm
-from bench.http_e2e import HttpResults, measure_http
+from bench.http_e2e import APPS, HttpResults, measure_http
 from bench.point_reads import PointReadResults, all_contenders, measure_point_reads
 from bench.report import build_report, format_table, json_safe
 from bench.streaming import StreamResults, measure_streaming
@@ -51,6 +51,7 @@ class Settings:
     http_duration: float
     http_warmup: float
     http_rounds: int
+    http_apps: tuple[str, ...] | None
     error_failures: int
     error_rounds: int
     sections: tuple[str, ...]
@@ -73,6 +74,7 @@ FULL = Settings(
     http_duration=3.0,
     http_warmup=0.5,
     http_rounds=5,
+    http_apps=None,
     error_failures=20_000,
     error_rounds=3,
     sections=SECTIONS,
@@ -139,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     tuning.add_argument("--http-duration", type=float)
     tuning.add_argument("--http-warmup", type=float)
     tuning.add_argument("--http-rounds", type=int)
+    tuning.add_argument("--http-apps", type=_name_list, help="only these HTTP apps")
     tuning.add_argument("--error-failures", type=int, help="failing requests per storm round")
     tuning.add_argument("--error-rounds", type=int)
     tuning.add_argument(
@@ -158,6 +161,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
     unknown = set(settings.sections) - set(SECTIONS)
     if unknown:
         raise SystemExit(f"bench: unknown section(s) {sorted(unknown)}; choose from {SECTIONS}")
+    unknown = set(settings.http_apps or ()) - set(APPS)
+    if unknown:
+        raise SystemExit(f"bench: unknown HTTP app(s) {sorted(unknown)}; choose from {list(APPS)}")
     return settings
 
 
@@ -225,6 +231,7 @@ async def run_sections(
             rounds=settings.http_rounds,
             keys=settings.keys,
             progress=progress,
+            only=settings.http_apps,
         )
     if "errors" in settings.sections:
         progress(f"error storm (after {time.perf_counter() - began:.1f} s):")

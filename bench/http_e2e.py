@@ -9,6 +9,7 @@ uvicorn starts, without racing for a free port), hands them to uvicorn with ``--
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import signal
 import socket
@@ -16,16 +17,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
 from bench.dataset import note_id
+from bench.iomode import IO_MODES, io_unavailable
 from bench.stats import median
 from bench.target import KEYSPACE, REPO_ROOT, Target, child_environment
+from cassandra_asgi.config import CassandraConfig
 
-__all__ = ["APPS", "HttpResults", "measure_http"]
+__all__ = ["APPS", "App", "HttpResults", "app_unavailable", "measure_http"]
 
 Progress = Callable[[str], None]
 
@@ -37,10 +40,13 @@ class App:
     factory: str
     description: str
     app_dir: Path | None = None
+    #: Ours' I/O mode (``CASSANDRA_IO`` in the app's environment); ``None``: not built on ours.
+    io: str | None = "thread"
+    #: A module the app needs; without it the app is skipped with the reason.
+    requires: str | None = None
 
 
-#: Every app serves GET /notes/{id} from the same table with the same response model.
-APPS: dict[str, App] = {
+_OURS_APPS: dict[str, App] = {
     "example_http": App(
         "fastapi_app:create_app",
         "examples/fastapi_app.py as shipped (lifespan session, async def endpoint)",
@@ -54,11 +60,39 @@ APPS: dict[str, App] = {
         "bench.http_apps:create_traced_middleware_app",
         "middleware_http with the OpenTelemetry SDK tracing the session (spans dropped)",
     ),
+}
+
+#: Every app serves GET /notes/{id} from the same table with the same response model: ours in
+#: each I/O mode (thread mode keeps the plain names), then the alternatives.
+APPS: dict[str, App] = {
+    **{
+        name if io == "thread" else f"{name}_{io}": replace(
+            app, io=io, description=f"{app.description}, io={io!r}"
+        )
+        for io in IO_MODES
+        for name, app in _OURS_APPS.items()
+    },
     "sync_threadpool_http": App(
         "bench.http_apps:create_sync_app",
         "FastAPI, def endpoint calling the blocking driver in FastAPI's thread pool",
+        io=None,
+    ),
+    "acsylla_http": App(
+        "bench.http_apps:create_acsylla_app",
+        "FastAPI, async def endpoint awaiting acsylla (C++ driver) on the app's loop",
+        io=None,
+        requires="acsylla",
     ),
 }
+
+
+def app_unavailable(app: App, config_class: type[CassandraConfig] = CassandraConfig) -> str | None:
+    """Why ``app`` cannot be served here, or ``None`` when it can."""
+    if app.io is not None and (reason := io_unavailable(app.io, config_class)) is not None:
+        return reason
+    if app.requires is not None and importlib.util.find_spec(app.requires) is None:
+        return f"{app.requires} is not installed (pip install {app.requires})"
+    return None
 
 
 class AppServer:
@@ -80,6 +114,7 @@ class AppServer:
         env = child_environment(
             CASSANDRA_CONTACT_POINTS=target.contact_points_env,
             CASSANDRA_KEYSPACE=KEYSPACE,
+            **({"CASSANDRA_IO": app.io} if app.io is not None else {}),
         )
         self.process = subprocess.Popen(
             command,
@@ -166,6 +201,9 @@ class HttpSummary:
 class HttpResults:
     connections: int
     by_app: dict[str, HttpSummary] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    #: Ours' I/O mode per app, ``None`` for the apps not built on ours.
+    io: dict[str, str | None] = field(default_factory=dict)
 
 
 def _write_paths(keys: int) -> Path:
@@ -188,13 +226,35 @@ async def measure_http(
     rounds: int,
     keys: int,
     progress: Progress,
+    only: Sequence[str] | None = None,
 ) -> HttpResults:
+    """Serve every app of ``APPS`` (or those named in ``only``) that can run here, and load
+    them in turn; the others are skipped with the reason."""
+    results = HttpResults(connections=connections)
+    apps: dict[str, App] = {}
+    for name, app in APPS.items():
+        if only is not None and name not in only:
+            continue
+        reason = app_unavailable(app)
+        if reason is None:
+            apps[name] = app
+        else:
+            results.skipped[name] = reason
+            progress(f"  skipping {name}: {reason}")
     paths_file = _write_paths(keys)
     probe = f"/notes/{note_id(0)}"
-    servers = {name: AppServer(app, target, probe) for name, app in APPS.items()}
+    servers = {name: AppServer(app, target, probe) for name, app in apps.items()}
     try:
-        for server in servers.values():
-            await server.wait_ready(within=60.0)
+        for name, server in list(servers.items()):
+            try:
+                await server.wait_ready(within=60.0)
+            except RuntimeError as exc:
+                if apps[name].io is not None:
+                    raise  # ours failing to serve is a bug to see, not a contender to skip
+                results.skipped[name] = str(exc)
+                progress(f"  skipping {name}: {exc}")
+                del servers[name]
+                server.stop()
         command = [
             sys.executable, "-m", "bench.loadgen",
             "--paths-file", str(paths_file),
@@ -217,9 +277,10 @@ async def measure_http(
             server.interrupt()  # all shut down at once
         for server in servers.values():
             server.stop()
-    results = HttpResults(connections=connections)
-    for name, app in APPS.items():
+    for name in servers:
+        app = apps[name]
         summary = HttpSummary(app.description, report["targets"][name]["rounds"])
         results.by_app[name] = summary
-        progress(f"  http {name:<22} {summary.rps:>8,.0f} req/s  p99 {summary.p99_ms:8.2f} ms")
+        results.io[name] = app.io
+        progress(f"  http {name:<27} {summary.rps:>8,.0f} req/s  p99 {summary.p99_ms:8.2f} ms")
     return results

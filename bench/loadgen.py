@@ -132,7 +132,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             result = await run_round(endpoint, paths, args.connections, args.duration)
             report["targets"][endpoint.name]["rounds"].append(result)
             print(
-                f"  http round {round_number + 1}/{args.rounds} {endpoint.name:<22}"
+                f"  http round {round_number + 1}/{args.rounds} {endpoint.name:<27}"
                 f" {result['rps']:>8,.0f} req/s  p99 {result['p99_ms']:8.2f} ms"
                 + (f"  errors {result['errors']}" if result["errors"] else ""),
                 file=sys.stderr,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import abc
 import asyncio
 import gc
-import importlib
 import math
 import sys
 import time
@@ -18,8 +17,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.clients import ContenderUnavailable, acsylla_session, import_optional, scyllapy_client
 from bench.dataset import POINT_QUERY
 from bench.gcpauses import GcPauses, record_gc_pauses
+from bench.iomode import IO_MODES, io_unavailable, with_io
 from bench.pipeline import CallbackPipeline
 from bench.stats import RunResult, median
 from bench.target import driver_cluster
@@ -28,6 +29,7 @@ from cassandra_asgi.config import CassandraConfig
 
 __all__ = [
     "Contender",
+    "ContenderUnavailable",
     "LevelSummary",
     "PointReadResults",
     "RoundSummary",
@@ -36,10 +38,6 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
-
-
-class ContenderUnavailable(Exception):
-    """The contender cannot run here (not installed, incompatible); the message says why."""
 
 
 class Contender(abc.ABC):
@@ -151,20 +149,33 @@ async def run_workers(
 
 
 class Ours(Contender):
-    name = "ours"
-    description = "cassandra_asgi: await session.execute(prepared, (k,))"
+    """``await session.execute``; ``io`` is the session's I/O mode, part of the name unless
+    it is the thread mode every earlier run of the bench measured as plain ``ours``."""
 
-    def __init__(self, config: CassandraConfig, keys: int) -> None:
+    base_name = "ours"
+    base_description = "cassandra_asgi: await session.execute(prepared, (k,))"
+
+    def __init__(self, config: CassandraConfig, keys: int, *, io: str = "thread") -> None:
         super().__init__(config, keys)
+        self.io = io
+        self.name = self.base_name if io == "thread" else f"{self.base_name}_{io}"
+        self.description = f"{self.base_description}, io={io!r}"
         self.session: Any = None
         self.prepared: Any = None
 
+    def require_io(self) -> None:
+        """Refuse to run where the config cannot take this contender's I/O mode."""
+        reason = io_unavailable(self.io, type(self.config))
+        if reason is not None:
+            raise ContenderUnavailable(reason)
+
     async def open(self) -> None:
+        self.require_io()
         try:
             from cassandra_asgi import connect
         except ImportError as exc:
             raise ContenderUnavailable(f"cassandra_asgi.connect is not importable: {exc}") from exc
-        self.session = await connect(self.config)
+        self.session = await connect(with_io(self.config, self.io))
         self.prepared = await self.session.prepare(POINT_QUERY)
 
     async def run(self, concurrency: int, duration: float, max_requests: int) -> RunResult:
@@ -178,22 +189,16 @@ class Ours(Contender):
             await self.session.close()
 
 
-class OursLoop(Ours):
-    name = "ours_loop"
-    description = 'ours with CassandraConfig(io="loop"): the loop serves the sockets'
-
-    def __init__(self, config: CassandraConfig, keys: int) -> None:
-        super().__init__(config.replace(io="loop"), keys)
-
-
 class OursTraced(Ours):
-    name = "ours_traced"
-    description = (
+    base_name = "ours_traced"
+    base_description = (
         "ours with OpenTelemetry tracing: SDK TracerProvider, BatchSpanProcessor, "
         "an exporter that drops every span"
     )
+    provider: Any = None
 
     async def open(self) -> None:
+        self.require_io()  # before the provider's thread starts
         try:
             self.provider = dropping_tracer_provider()
         except ImportError as exc:
@@ -207,7 +212,8 @@ class OursTraced(Ours):
 
     async def close(self) -> None:
         await super().close()
-        await asyncio.to_thread(self.provider.shutdown)
+        if self.provider is not None:
+            await asyncio.to_thread(self.provider.shutdown)
 
 
 class Executor(_DriverContender):
@@ -225,21 +231,12 @@ class Executor(_DriverContender):
         )
 
 
-def _import_optional(module: str, distribution: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ContenderUnavailable(
-            f"{distribution} is not installed (pip install {distribution}): {exc}"
-        ) from exc
-
-
 class CassandraAsyncioDriver(_DriverContender):
     name = "cassandra_asyncio_driver"
     description = "cassandra-asyncio-driver (PyPI): await session.aexecute(prepared, (k,))"
 
     async def open(self) -> None:
-        module = _import_optional("cassandra_asyncio.cluster", "cassandra-asyncio-driver")
+        module = import_optional("cassandra_asyncio.cluster", "cassandra-asyncio-driver")
         self.cluster_class = module.Cluster
         await super().open()
         if not hasattr(self.session, "aexecute"):
@@ -257,7 +254,7 @@ class Aiocassandra(_DriverContender):
     description = "aiocassandra (PyPI, aio-libs): await session.execute_future(prepared, (k,))"
 
     async def open(self) -> None:
-        module = _import_optional("aiocassandra", "aiocassandra")
+        module = import_optional("aiocassandra", "aiocassandra")
         await super().open()
         module.aiosession(self.session, loop=asyncio.get_running_loop())
 
@@ -268,17 +265,72 @@ class Aiocassandra(_DriverContender):
         )
 
 
+class ScyllaPy(Contender):
+    name = "scyllapy"
+    description = "scyllapy (Rust driver): await scylla.execute(prepared, [k]), then .first()"
+
+    def __init__(self, config: CassandraConfig, keys: int) -> None:
+        super().__init__(config, keys)
+        self.client: Any = None
+        self.prepared: Any = None
+
+    async def open(self) -> None:
+        self.client = await scyllapy_client(self.config)
+        self.prepared = await self.client.prepare(POINT_QUERY)
+
+    async def run(self, concurrency: int, duration: float, max_requests: int) -> RunResult:
+        execute, prepared, keys = self.client.execute, self.prepared, self.keys
+
+        async def read(seq: int) -> Any:
+            return (await execute(prepared, [seq % keys])).first()  # rows become Python here
+
+        return await run_workers(read, concurrency, duration, max_requests)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.shutdown()
+
+
+class Acsylla(Contender):
+    name = "acsylla"
+    description = (
+        "acsylla (C++ driver): await session.execute(prepared.bind([k])), then .first().as_tuple()"
+    )
+
+    def __init__(self, config: CassandraConfig, keys: int) -> None:
+        super().__init__(config, keys)
+        self.session: Any = None
+        self.prepared: Any = None
+
+    async def open(self) -> None:
+        self.session = await acsylla_session(self.config)
+        self.prepared = await self.session.create_prepared(POINT_QUERY)
+
+    async def run(self, concurrency: int, duration: float, max_requests: int) -> RunResult:
+        execute, bind, keys = self.session.execute, self.prepared.bind, self.keys
+
+        async def read(seq: int) -> Any:
+            return (await execute(bind([seq % keys]))).first().as_tuple()  # decode the row
+
+        return await run_workers(read, concurrency, duration, max_requests)
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+
 def all_contenders(config: CassandraConfig, keys: int) -> list[Contender]:
-    """Every contender, the baseline first."""
+    """Every contender, the baseline first; ours in each I/O mode."""
     return [
         RawCallbacks(config, keys, tuple_rows=False),
         RawCallbacks(config, keys, tuple_rows=True),
-        Ours(config, keys),
-        OursLoop(config, keys),
-        OursTraced(config, keys),
+        *(Ours(config, keys, io=io) for io in IO_MODES),
+        *(OursTraced(config, keys, io=io) for io in IO_MODES),
         Executor(config, keys),
         CassandraAsyncioDriver(config, keys),
         Aiocassandra(config, keys),
+        ScyllaPy(config, keys),
+        Acsylla(config, keys),
     ]
 
 

@@ -20,7 +20,10 @@ from bench.streaming import StreamResults
 __all__ = ["Target", "build_report", "format_table", "json_safe"]
 
 RATIO_LEVEL = 500
+#: The low-concurrency level of ``execute_loop_vs_raw_tuple_c10``.
+LOW_LEVEL = 10
 BASELINE = "raw_default"
+OURS, LOOP = "ours", "ours_loop"
 
 
 @dataclass(frozen=True)
@@ -41,34 +44,89 @@ TARGETS = (
     Target("execute_vs_raw_default", 1.3, True, "ours >= 1.3x raw driver (default rows)"),
     Target("execute_vs_raw_tuple", 0.8, True, "ours >= 0.8x raw driver (tuple_factory)"),
     Target("execute_vs_executor", 2.0, True, "ours >= 2x run_in_executor(session.execute)"),
+    Target(
+        "execute_loop_vs_raw_tuple", 1.3, True, "ours, io=loop >= 1.3x raw driver (tuple_factory)"
+    ),
+    Target("execute_loop_vs_raw_tuple_c10", 1.0, True, "the same at 10 in flight: >= 1x raw tuple"),
+    Target("execute_vs_scyllapy", 1.0, True, "ours (best I/O mode) >= scyllapy (Rust driver)"),
     Target("execute_vs_ours_traced", 1 / 0.9, False, "point reads: SDK tracing costs < 10%"),
     Target("http_traced_vs_untraced", 0.9, True, "HTTP: SDK tracing costs < 10% requests/s"),
+    Target("http_vs_acsylla", 0.9, True, "HTTP: ours (best I/O mode) >= 0.9x the acsylla app"),
     Target("stream_vs_driver_paging", 0.9, True, "stream >= 0.9x driver paging in a thread"),
     Target("stream_max_loop_stall_ms", 10.0, False, "stream: no loop stall over 10 ms"),
 )
+
+TARGET_BY_KEY = {target.key: target for target in TARGETS}
+
+
+def _compare(
+    points: PointReadResults, ours: str, other: str, level: int, key: str
+) -> dict[str, float]:
+    """``key`` (ours / other q/s), its per-round median and the CPU form of the same ratio."""
+    mine, theirs = points.summary(ours, level), points.summary(other, level)
+    cpu_key = key.replace("_vs_", "_cpu_advantage_vs_", 1)
+    return {
+        key: ratio(mine.rate if mine else math.nan, theirs.rate if theirs else math.nan),
+        f"{key}_paired": points.paired_ratio(ours, other, level),
+        # The same comparison by CPU cost: how many times more bench-process CPU per query the
+        # other style needs. Unlike q/s it hardly moves when other processes share the cores.
+        cpu_key: ratio(
+            theirs.client_cpu_us if theirs else math.nan, mine.client_cpu_us if mine else math.nan
+        ),
+    }
+
+
+def loop_or_fallback(points: PointReadResults) -> tuple[str, str | None]:
+    """The contender standing for ours in loop mode, and why it is thread mode when it is."""
+    if LOOP in points.by_contender:
+        return LOOP, None
+    reason = points.skipped.get(LOOP, "left out by --contenders")
+    return OURS, f"{LOOP} not measured ({reason}): computed with ours in thread mode"
+
+
+def best_mode(points: PointReadResults, level: int) -> str:
+    """Whichever of ours in thread or loop mode served more queries per second at ``level``."""
+    rates = {
+        name: summary.rate
+        for name in (OURS, LOOP)
+        if (summary := points.summary(name, level)) is not None and math.isfinite(summary.rate)
+    }
+    return max(rates, key=lambda name: rates[name]) if rates else OURS
+
+
+def io_of(name: str) -> str:
+    return "loop" if name.endswith("_loop") else "thread"
+
+
+#: Headline ratios printed beside the targets with no goal of their own.
+INFORMATIONAL = {"execute_vs_acsylla": "ours (best I/O mode) against acsylla (C++ driver)"}
 
 
 def _point_section(points: PointReadResults) -> tuple[dict[str, Any], dict[str, Any]]:
     level = RATIO_LEVEL if RATIO_LEVEL in points.levels else max(points.levels)
     flat: dict[str, Any] = {"ratio_level": level}
-    ours = points.summary("ours", level)
-    ours_rate = ours.rate if ours else math.nan
     for name in ("raw_default", "raw_tuple", "executor", *points.descriptions):
-        if name == "ours":
-            continue
-        other = points.summary(name, level)
-        flat[f"execute_vs_{name}"] = ratio(ours_rate, other.rate if other else math.nan)
-        flat[f"execute_vs_{name}_paired"] = points.paired_ratio("ours", name, level)
-        # The same comparison by CPU cost: how many times more bench-process CPU per query the
-        # other style needs. Unlike q/s it hardly moves when other processes share the cores.
-        flat[f"execute_cpu_advantage_vs_{name}"] = ratio(
-            other.client_cpu_us if other else math.nan, ours.client_cpu_us if ours else math.nan
-        )
+        if name != OURS:
+            flat.update(_compare(points, OURS, name, level, f"execute_vs_{name}"))
     for name in points.descriptions:
         summary = points.summary(name, level)
         if summary is not None:
             flat[f"{name}_qps"] = summary.rate
             flat[f"{name}_client_cpu_us_per_query"] = summary.client_cpu_us
+    # The headline ratios of issue 16, each with the I/O mode of ours it was computed with.
+    loop, fallback = loop_or_fallback(points)
+    best = best_mode(points, level)
+    headline_io: dict[str, str] = {}
+    for key, ours, other, at in (
+        ("execute_loop_vs_raw_tuple", loop, "raw_tuple", level),
+        ("execute_loop_vs_raw_tuple_c10", loop, "raw_tuple", LOW_LEVEL),
+        ("execute_vs_scyllapy", best, "scyllapy", level),
+        ("execute_vs_acsylla", best, "acsylla", level),
+    ):
+        flat.update(_compare(points, ours, other, at, key))
+        headline_io[key] = io_of(ours)
+    flat["headline_io"] = headline_io
+    flat["loop_io_fallback"] = fallback
     contenders: dict[str, Any] = {}
     for name, by_level in points.by_contender.items():
         levels: dict[str, Any] = {}
@@ -121,12 +179,24 @@ def _stream_section(stream: StreamResults) -> tuple[dict[str, Any], dict[str, An
     return flat, section
 
 
+#: The app of ours compared with acsylla's: the same work (one prepared read, one endpoint).
+HTTP_OURS = "middleware_http"
+
+
 def _http_section(http: HttpResults) -> tuple[dict[str, Any], dict[str, Any]]:
     example = http.by_app.get("example_http")
-    middleware = http.by_app.get("middleware_http")
+    middleware = http.by_app.get(HTTP_OURS)
     sync = http.by_app.get("sync_threadpool_http")
     traced = http.by_app.get("traced_middleware_http")
+    acsylla = http.by_app.get("acsylla_http")
     sync_rps = sync.rps if sync else math.nan
+    # Ours in its best mode: the I/O mode whose app served more requests per second.
+    candidates = {
+        name: summary.rps
+        for name in (HTTP_OURS, f"{HTTP_OURS}_loop")
+        if (summary := http.by_app.get(name)) is not None and math.isfinite(summary.rps)
+    }
+    best = max(candidates, key=lambda name: candidates[name]) if candidates else HTTP_OURS
     flat = {
         "http_rps": example.rps if example else math.nan,
         "http_p99_ms": example.p99_ms if example else math.nan,
@@ -142,13 +212,20 @@ def _http_section(http: HttpResults) -> tuple[dict[str, Any], dict[str, Any]]:
         "http_traced_vs_untraced": ratio(
             traced.rps if traced else math.nan, middleware.rps if middleware else math.nan
         ),
+        "http_acsylla_rps": acsylla.rps if acsylla else math.nan,
+        "http_vs_acsylla": ratio(
+            candidates.get(best, math.nan), acsylla.rps if acsylla else math.nan
+        ),
+        "http_vs_acsylla_app": best,
+        "headline_io": {"http_vs_acsylla": io_of(best)},
     }
     section = {
         "connections": http.connections,
         "apps": {
-            name: {**s.as_json(), "ratio_to_sync": ratio(s.rps, sync_rps)}
+            name: {**s.as_json(), "io": http.io.get(name), "ratio_to_sync": ratio(s.rps, sync_rps)}
             for name, s in http.by_app.items()
         },
+        "skipped": http.skipped,
     }
     return flat, section
 
@@ -175,6 +252,7 @@ def build_report(
             flat, details = _stream_section(section)
         else:
             flat, details = _http_section(section)
+        report.setdefault("headline_io", {}).update(flat.pop("headline_io", {}))
         report.update(flat)
         report[section_name] = details
     report["targets"] = [
@@ -298,13 +376,15 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append("")
         lines.append(f"HTTP end to end, {http['connections']} keep-alive connections (uvicorn)")
         lines.append(
-            f"{'app':<26}{'req/s':>10}{'vs sync':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+            f"{'app':<28}{'req/s':>10}{'vs sync':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
         )
         for name, row in http["apps"].items():
             lines.append(
-                f"{name:<26}{_num(row['rps']):>10}{_num(row['ratio_to_sync'], '.2f'):>9}"
+                f"{name:<28}{_num(row['rps']):>10}{_num(row['ratio_to_sync'], '.2f'):>9}"
                 f"{_num(row['p50_ms'], '.2f'):>9}{_num(row['p99_ms'], '.2f'):>9}{row['errors']:>8}"
             )
+        for name, reason in http.get("skipped", {}).items():
+            lines.append(f"  skipped {name}: {reason}")
     storm = report.get("error_storm")
     if storm:
         lines.append("")
@@ -327,23 +407,37 @@ def format_table(report: dict[str, Any]) -> str:
     lines.append("")
     level = report.get("ratio_level", RATIO_LEVEL)
     lines.append(f"Targets (ratios at {level} in flight, same run)")
+    headline_io = report.get("headline_io") or {}
+
+    def mode(key: str) -> str:
+        return f" [ours io={headline_io[key]}]" if key in headline_io else ""
+
     for target in report["targets"]:
         lines.append(
-            f"  {target['result']:<8}{target['key']:<28}{_num(target['value'], '.2f'):>8}"
+            f"  {target['result']:<8}{target['key']:<31}{_num(target['value'], '.2f'):>8}"
             f"  (goal {target['direction']} {target['goal']:g}: {target['text']})"
+            + mode(target["key"])
         )
+    for key, text in INFORMATIONAL.items():
+        if key in report:
+            lines.append(
+                f"  {'-':<8}{key:<31}{_num(report.get(key), '.2f'):>8}  (no target: {text})"
+                f"{mode(key)}"
+            )
+    if report.get("loop_io_fallback"):
+        lines.append(f"  io=loop ratios: {report['loop_io_fallback']}")
     cpu_lines = [
-        f"  {target.check(report.get(key)):<8}{key:<42}{_num(report.get(key), '.2f'):>6}"
+        f"  {target.check(report.get(key)):<8}{key:<45}{_num(report.get(key), '.2f'):>6}"
         for target in TARGETS
-        if target.key.startswith("execute_vs_")
-        and (key := target.key.replace("execute_vs_", "execute_cpu_advantage_vs_")) in report
+        if target.key.startswith("execute_")
+        and (key := target.key.replace("_vs_", "_cpu_advantage_vs_", 1)) in report
     ]
     if cpu_lines:
-        lines.append("The same three by CPU per query (other style's CPU / ours; same goals):")
+        lines.append("The same by CPU per query (other style's CPU / ours; same goals):")
         lines.extend(cpu_lines)
     if "stream_gc_frozen_max_loop_stall_ms" in report:
-        stall = TARGETS[-1]
-        rate = TARGETS[-2]
+        stall = TARGET_BY_KEY["stream_max_loop_stall_ms"]
+        rate = TARGET_BY_KEY["stream_vs_driver_paging"]
         lines.append("Streaming diagnostics: tuple rows; gc.freeze() after startup (same goals):")
         for target, key in (
             (rate, "stream_tuple_rows_vs_driver_paging"),

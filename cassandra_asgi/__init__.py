@@ -14,6 +14,7 @@ from .errors import (
     ConnectError,
     ForkedSessionError,
     LifespanNotRunError,
+    LocalDCDownError,
     SessionClosedError,
     WrongEventLoopError,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "HealthReport",
     "HostMetrics",
     "LifespanNotRunError",
+    "LocalDCDownError",
     "RowStream",
     "SessionClosedError",
     "SessionMetrics",

@@ -1,7 +1,8 @@
 """Every private name of cassandra-driver (3.29, 3.30) and asyncio this package relies on.
 
 The driver has no public way to re-arm a future's timer for its next page, to read the paging
-state and column names a callback was given, or to set the timeout ``Session.prepare()`` waits;
+state and column names a callback was given, to set the timeout ``Session.prepare()`` waits, or
+to reach the policy a ``TokenAwarePolicy`` wraps;
 asyncio has no public "running loop or None". Reaching them from one module keeps the list
 short and checked: ``tests/core/test_compat.py`` fails, naming the driver version, if the
 installed driver lacks any name in ``RELIED_ON``, and fails if another module reaches past this
@@ -23,6 +24,7 @@ __all__ = [
     "RELIED_ON",
     "RELIED_ON_PER_INSTANCE",
     "adopt_reply",
+    "child_policy",
     "clean_column_name",
     "column_names",
     "connect_socket",
@@ -69,6 +71,7 @@ RELIED_ON = (
     "cassandra.connection:Connection._is_checksumming_enabled",
     "cassandra.connection:Connection._process_segment_buffer",
     "cassandra.connection:_ConnectionIOBuffer._segment_consumed",
+    "cassandra.policies:TokenAwarePolicy._child_policy",
 )
 #: Private attributes a driver ``Connection`` only gets in its ``__init__``
 #: (``module:Class.attribute``; checked on an unconnected instance).
@@ -231,3 +234,8 @@ def set_prepare_timeout(driver_session: Any, seconds: float) -> None:
     """The timeout ``Session.prepare()`` waits. The public setter refuses to change it once
     execution profiles are in use, although ``prepare()`` still reads it."""
     driver_session._default_timeout = seconds
+
+
+def child_policy(policy: Any) -> Any:
+    """The policy a ``TokenAwarePolicy`` orders replicas for (``None`` for any other policy)."""
+    return getattr(policy, "_child_policy", None)

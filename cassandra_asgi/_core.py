@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._bridge import LoopBridge
@@ -52,6 +53,7 @@ class SessionCore:
     __slots__ = (
         "bridge",
         "closing",
+        "explain_error",
         "gate",
         "generation",
         "loop",
@@ -82,6 +84,9 @@ class SessionCore:
         #: ``io="loop"``: the task that closes the session's connections if the loop stops
         #: before ``close()`` (``_loop_io.watch_loop``); ``None`` with the reactor thread.
         self.loop_io: asyncio.Task[None] | None = None
+        #: Turns a driver error into one that says more (``health.NoHostExplainer``), on the
+        #: failure path only; set by ``connect()``, which knows the cluster.
+        self.explain_error: Callable[[BaseException], BaseException] | None = None
 
     def check_usable(self, *, new_call: bool = True) -> None:
         """Fail fast, with a message naming the fix, when the session cannot serve a call.

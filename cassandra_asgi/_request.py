@@ -204,6 +204,8 @@ class DriverRequest:
     def _finish(self, result: Any, error: BaseException | None) -> None:
         self.settled = True
         core = self.core
+        if error is not None and core.explain_error is not None:
+            error = core.explain_error(error)
         core.pending.discard(self)
         core.gate.release()
         now = _perf_counter()

@@ -14,7 +14,11 @@ from typing import Any
 
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, ExecutionProfile
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import (
+    DCAwareRoundRobinPolicy,
+    ExponentialReconnectionPolicy,
+    TokenAwarePolicy,
+)
 
 from .errors import ConfigError
 from .policies import IdempotenceAwareRetryPolicy
@@ -26,6 +30,12 @@ __all__ = ["CassandraConfig"]
 SUPPORTED_PROTOCOL_VERSIONS = frozenset({3, 4, 5})
 #: Stream ids per connection on protocol v3+; the in-flight cap must stay well below it.
 MAX_STREAMS_PER_CONNECTION = 32768
+#: The default reconnection schedule: 0.1 s doubling to a 1 s ceiling, forever. The driver's
+#: own (1 s doubling to 10 min, 64 attempts) leaves a node that was down for a few minutes
+#: unvisited for minutes after it answers again; with its control connection on a dead node
+#: (a whole local DC down) nothing else tells the driver the node is back.
+RECONNECT_BASE_DELAY = 0.1
+RECONNECT_MAX_DELAY = 1.0
 
 
 def _split_host_port(entry: str, default_port: int, *, setting: str) -> tuple[str, int]:
@@ -89,6 +99,7 @@ _FIELDS = (
     "trace_statements",
     "tracer_provider",
     "io",
+    "used_hosts_per_remote_dc",
     "cluster_options",
 )
 
@@ -125,6 +136,9 @@ class CassandraConfig:
     (docs/observability.md). ``io`` says who serves the sockets: ``"thread"``, the driver's
     reactor thread, or ``"loop"``, the session's own event loop (docs/core.md); left out, the
     ``CASSANDRA_IO`` environment variable decides, else ``"thread"``.
+    (docs/observability.md). ``used_hosts_per_remote_dc`` (default 0) lets the default
+    load-balancing policy fall back to that many nodes of each remote data centre when no node
+    of ``local_dc`` is up (docs/cluster.md: availability against locality).
     """
 
     __slots__ = _FIELDS
@@ -145,6 +159,7 @@ class CassandraConfig:
     trace_statements: bool
     tracer_provider: Any
     io: str
+    used_hosts_per_remote_dc: int
     cluster_options: Mapping[str, Any]
 
     def __init__(
@@ -165,6 +180,7 @@ class CassandraConfig:
         trace_statements: bool = False,
         tracer_provider: Any = None,
         io: str | None = None,
+        used_hosts_per_remote_dc: int = 0,
         **cluster_options: Any,
     ) -> None:
         if isinstance(contact_points, str):
@@ -181,6 +197,15 @@ class CassandraConfig:
             raise ConfigError("keyspace: must be a non-empty name or None")
         if (username is None) != (password is None):
             raise ConfigError("username and password must be given together")
+        if (
+            isinstance(used_hosts_per_remote_dc, bool)
+            or not isinstance(used_hosts_per_remote_dc, int)
+            or used_hosts_per_remote_dc < 0
+        ):
+            raise ConfigError(
+                "used_hosts_per_remote_dc: expected a non-negative integer (0: never leave the "
+                f"local DC), got {used_hosts_per_remote_dc!r}"
+            )
         if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
             raise ConfigError(
                 f"ssl_context: expected ssl.SSLContext, got {type(ssl_context).__name__}"
@@ -245,10 +270,16 @@ class CassandraConfig:
             "trace_statements": trace_statements,
             "tracer_provider": tracer_provider,
             "io": io,
+            "used_hosts_per_remote_dc": used_hosts_per_remote_dc,
             "cluster_options": MappingProxyType(dict(cluster_options)),
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)
+        if used_hosts_per_remote_dc and self._own_balancing():
+            raise ConfigError(
+                "used_hosts_per_remote_dc: it configures the default load-balancing policy; with "
+                "your own load_balancing_policy, set remote-DC fallback on that policy instead"
+            )
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"CassandraConfig is immutable; use .replace({name}=...)")
@@ -260,6 +291,12 @@ class CassandraConfig:
         kwargs = {name: getattr(self, name) for name in _FIELDS if name != "cluster_options"}
         kwargs.update(self.cluster_options)
         return kwargs
+
+    def _own_balancing(self) -> bool:
+        """The application chose the default profile's load-balancing policy itself, so remote-DC
+        fallback is set on that policy, not through ``used_hosts_per_remote_dc``."""
+        profiles = self.cluster_options.get("execution_profiles") or {}
+        return "load_balancing_policy" in self.cluster_options or EXEC_PROFILE_DEFAULT in profiles
 
     def replace(self, **changes: Any) -> CassandraConfig:
         """Return a copy with some settings changed (the object itself never changes)."""
@@ -304,7 +341,9 @@ class CassandraConfig:
         options: dict[str, Any] = dict(self.cluster_options)
         profiles: dict[Any, ExecutionProfile] = dict(options.pop("execution_profiles", None) or {})
         balancing = options.pop("load_balancing_policy", None) or TokenAwarePolicy(
-            DCAwareRoundRobinPolicy(local_dc=self.local_dc)
+            DCAwareRoundRobinPolicy(
+                local_dc=self.local_dc, used_hosts_per_remote_dc=self.used_hosts_per_remote_dc
+            )
         )
         retry = options.pop("default_retry_policy", None) or IdempotenceAwareRetryPolicy()
         factories = DRIVER_ROW_FACTORIES if driver_rows else ROW_FACTORIES
@@ -329,6 +368,12 @@ class CassandraConfig:
         if self.protocol_version is not None:
             options["protocol_version"] = self.protocol_version
         options.setdefault("connect_timeout", self.connect_timeout)
+        options.setdefault(
+            "reconnection_policy",
+            ExponentialReconnectionPolicy(
+                RECONNECT_BASE_DELAY, RECONNECT_MAX_DELAY, max_attempts=None
+            ),
+        )
         options["contact_points"] = [
             host if port == self.port else (host, port) for host, port in self.endpoints
         ]
@@ -372,7 +417,13 @@ class CassandraConfig:
             value = text(name)
             if value is not None:
                 kwargs[name.lower()] = value
-        for name in ("PORT", "PROTOCOL_VERSION", "MAX_IN_FLIGHT", "FETCH_SIZE"):
+        for name in (
+            "PORT",
+            "PROTOCOL_VERSION",
+            "MAX_IN_FLIGHT",
+            "FETCH_SIZE",
+            "USED_HOSTS_PER_REMOTE_DC",
+        ):
             number(name, int)
         for name in ("REQUEST_TIMEOUT", "CONNECT_TIMEOUT"):
             number(name, float)

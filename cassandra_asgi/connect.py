@@ -18,14 +18,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
-from cassandra.cluster import Cluster
+from cassandra.cluster import Cluster, NoHostAvailable
+from cassandra.policies import DCAwareRoundRobinPolicy
 
 from . import _compat
 from ._core import SessionCore
 from ._loop_io import connection_class_for, watch_loop
 from .config import CassandraConfig
 from .errors import ConnectError
-from .health import describe_cluster
+from .health import NoHostExplainer, describe_cluster, local_dc_down
 from .rows import ROW_FACTORIES
 from .session import AsyncSession
 from .tracing import tracing_for
@@ -96,7 +97,8 @@ def _explain(cluster: Any, config: CassandraConfig) -> str | None:
             f"no node is in data centre {config.local_dc!r} (local_dc); the nodes seen are in "
             f"{', '.join(map(repr, seen))}"
         )
-    return None
+    down = local_dc_down(cluster, config)
+    return None if down is None else str(down)
 
 
 def _warn_without_local_dc(cluster: Any, config: CassandraConfig) -> None:
@@ -114,6 +116,39 @@ def _warn_without_local_dc(cluster: Any, config: CassandraConfig) -> None:
         )
 
 
+def _through_remote_dc(cluster: Any, config: CassandraConfig) -> Any | None:
+    """A driver session opened while every node of the local data centre is down, or ``None``.
+
+    The driver refuses to open a session without a connection pool, and with remote-DC
+    fallback off (the default) it opens pools in the local data centre only. The cluster
+    answers, though: the control connection reached another data centre and the driver's
+    reconnection is already trying the local nodes. So the session is opened with one remote
+    pool, lent for the opening only: requests still stay in the local data centre (failing
+    with ``LocalDCDownError`` until one of its nodes is back, within a second or so), and the
+    lent pool is closed once the local data centre is back.
+    """
+    policy = _compat.child_policy(cluster.profile_manager.default.load_balancing_policy)
+    if config._own_balancing() or not isinstance(policy, DCAwareRoundRobinPolicy):
+        return None
+    down = local_dc_down(cluster, config)
+    if down is None or not down.live_dcs or config.used_hosts_per_remote_dc:
+        return None
+    policy.used_hosts_per_remote_dc = 1
+    try:
+        driver_session = cluster.connect(config.keyspace)
+    finally:
+        policy.used_hosts_per_remote_dc = 0
+    log.warning(
+        "connected while every node of local DC %s is down, through %s: requests fail with "
+        "LocalDCDownError until a node of %s is back (set used_hosts_per_remote_dc to serve "
+        "them from another DC meanwhile)",
+        down.local_dc,
+        ", ".join(down.live_dcs),
+        down.local_dc,
+    )
+    return driver_session
+
+
 class _Attempt:
     """What the connect thread has built so far, for cleanup if the caller gives up."""
 
@@ -125,10 +160,14 @@ class _Attempt:
         try:
             driver_session = self.cluster.connect(config.keyspace)
         except Exception as exc:
-            reason = _explain(self.cluster, config)
-            if reason is None:
-                raise
-            raise _Diagnosis(reason) from exc
+            driver_session = None
+            if isinstance(exc, NoHostAvailable):
+                driver_session = _through_remote_dc(self.cluster, config)
+            if driver_session is None:
+                reason = _explain(self.cluster, config)
+                if reason is None:
+                    raise
+                raise _Diagnosis(reason) from exc
         _warn_without_local_dc(self.cluster, config)
         driver_session.default_fetch_size = config.fetch_size
         _compat.set_prepare_timeout(driver_session, config.request_timeout)
@@ -184,6 +223,9 @@ async def _open(config: CassandraConfig) -> AsyncSession:
     core.tracing = tracing_for(config)
     if connection_class is not None:
         core.loop_io = watch_loop(connection_class)
+    explainer = NoHostExplainer(cluster, config)
+    cluster.register_listener(explainer)
+    core.explain_error = explainer
     log.info(
         "connected to %s: %s, tracing %s",
         where,

@@ -29,6 +29,7 @@ __all__ = [
     "InvalidRequest",
     "IsBootstrappingErrorMessage",
     "LifespanNotRunError",
+    "LocalDCDownError",
     "NoHostAvailable",
     "OperationTimedOut",
     "OverloadedErrorMessage",
@@ -192,6 +193,31 @@ class ForkedSessionError(CassandraASGIError, RuntimeError):
 
 class WrongEventLoopError(CassandraASGIError, RuntimeError):
     """The session was used from an event loop other than the one that created it."""
+
+
+class LocalDCDownError(NoHostAvailable, CassandraASGIError):
+    """No host was tried because every node of the local data centre is down and the
+    load-balancing policy may not leave it (``used_hosts_per_remote_dc=0``, the default).
+
+    The driver says only "Unable to complete the operation against any hosts" with an empty
+    ``errors`` map; this names the data centre, the data centres that still have live nodes and
+    the setting that allows falling back to them. It is a ``NoHostAvailable``, so existing
+    handlers still catch it. ``live_dcs``: data centres with a node the driver has not seen go
+    down (without fallback it holds no connection there, so it knows them only by events).
+    """
+
+    def __init__(self, message: str, local_dc: str, live_dcs: list[str]) -> None:
+        super().__init__(message, {})
+        self.message = message
+        self.local_dc = local_dc
+        self.live_dcs = live_dcs
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[type[LocalDCDownError], tuple[str, str, list[str]]]:
+        # its arguments are not the driver's (message, errors): pickle and copy need telling
+        return (type(self), (self.message, self.local_dc, self.live_dcs))
 
 
 class LifespanNotRunError(CassandraASGIError, RuntimeError):

@@ -21,6 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from cassandra.policies import HostDistance, HostStateListener
 
+from .config import CassandraConfig
+from .errors import LocalDCDownError, NoHostAvailable
+
 if TYPE_CHECKING:
     from .session import AsyncSession
 
@@ -29,9 +32,11 @@ __all__ = [
     "DatacenterHealth",
     "HealthReport",
     "HostStateLog",
+    "NoHostExplainer",
     "check_health",
     "describe_cluster",
     "local_datacenters",
+    "local_dc_down",
 ]
 
 log = logging.getLogger("cassandra_asgi")
@@ -104,6 +109,80 @@ def local_datacenters(cluster: Any, hosts: Iterable[Any] | None = None) -> list[
         if _is_local(cluster, host)
     }
     return sorted(found)
+
+
+def local_dc_down(cluster: Any, config: CassandraConfig) -> LocalDCDownError | None:
+    """The error to give when every node of the local data centre is down, or ``None`` while
+    one is up (or the driver knows no node's data centre yet: it never reached the cluster).
+
+    A remote data centre counts as live while one of its nodes is not known to be down: without
+    fallback the driver holds no connection there, and hears of its nodes only by events.
+    """
+    hosts = _hosts(cluster)
+    if not any(host.datacenter for host in hosts):
+        return None
+    local = [host for host in hosts if _is_local(cluster, host)]
+    if not local or any(host.is_up for host in local):
+        return None
+    local_dc = ",".join(local_datacenters(cluster, local))
+    remote = [host for host in hosts if host.datacenter and host not in local]
+    live = sorted({host.datacenter for host in remote if host.is_up is not False})
+    fallback = config.used_hosts_per_remote_dc
+    if fallback:
+        hint = f"the remote-DC fallback hosts (used_hosts_per_remote_dc={fallback}) are down too"
+    elif live and config._own_balancing():
+        has = "has" if len(live) == 1 else "have"
+        hint = (
+            f"{', '.join(live)} {has} live hosts; set used_hosts_per_remote_dc on the "
+            "DCAwareRoundRobinPolicy of your load_balancing_policy to allow remote-DC fallback"
+        )
+    elif live:
+        has = "has" if len(live) == 1 else "have"
+        hint = (
+            f"{', '.join(live)} {has} live hosts; set used_hosts_per_remote_dc=1 to allow "
+            "remote-DC fallback"
+        )
+    elif remote:
+        hint = "no other DC has live hosts either"
+    else:
+        return LocalDCDownError(f"all hosts in local DC {local_dc} are down", local_dc, live)
+    return LocalDCDownError(f"all hosts in local DC {local_dc} are down ({hint})", local_dc, live)
+
+
+class NoHostExplainer(HostStateListener):  # type: ignore[misc]
+    """Turns the driver's ``NoHostAvailable`` for an empty query plan (no host tried) into a
+    ``LocalDCDownError`` while the whole local data centre is down; any other error is returned
+    as is. Failure path only.
+
+    Reading the cluster's view costs tens of microseconds, and during an outage every request
+    fails (thousands a second), so the verdict is kept until a host changes state (the driver
+    tells its listeners) or for ``ttl`` seconds at most: a remote node's state can change
+    without the listeners hearing of it. Each failure still gets its own exception object.
+    """
+
+    def __init__(self, cluster: Any, config: CassandraConfig, ttl: float = 1.0) -> None:
+        self._cluster = cluster
+        self._config = config
+        self._ttl = ttl
+        self._verdict: LocalDCDownError | None = None
+        self._until = 0.0
+
+    def __call__(self, error: BaseException) -> BaseException:
+        if type(error) is not NoHostAvailable or error.errors:
+            return error
+        now = time.monotonic()
+        if now >= self._until:
+            self._verdict = local_dc_down(self._cluster, self._config)
+            self._until = now + self._ttl
+        verdict = self._verdict
+        if verdict is None:
+            return error
+        return LocalDCDownError(verdict.message, verdict.local_dc, list(verdict.live_dcs))
+
+    def _changed(self, host: Any) -> None:
+        self._until = 0.0
+
+    on_up = on_down = on_add = on_remove = _changed
 
 
 def _datacenters(hosts: Iterable[Any]) -> dict[str, DatacenterHealth]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import concurrent.futures
+import dataclasses
 import math
 import time
 from collections import deque
@@ -110,34 +111,11 @@ class SessionMetrics:
         return sorted(address for address, host in self.hosts.items() if host.up is False)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data for a health endpoint or a log line."""
-        return {
-            "in_flight": self.in_flight,
-            "max_in_flight": self.max_in_flight,
-            "waiting": self.waiting,
-            "requests": self.requests,
-            "errors": self.errors,
-            "errors_by_type": dict(self.errors_by_type),
-            "latency_samples": self.latency_samples,
-            "latency_p50": self.latency_p50,
-            "latency_p95": self.latency_p95,
-            "latency_p99": self.latency_p99,
-            "latency_max": self.latency_max,
-            "latency_period": self.latency_period,
-            "hosts": {
-                address: {
-                    "datacenter": host.datacenter,
-                    "up": host.up,
-                    "requests": host.requests,
-                    "errors": host.errors,
-                    "in_flight": host.in_flight,
-                    "rack": host.rack,
-                    "connections": host.connections,
-                    "release_version": host.release_version,
-                }
-                for address, host in self.hosts.items()
-            },
-        }
+        """Plain data for a health endpoint or a log line (a host's address is its key)."""
+        plain = dataclasses.asdict(self)
+        for host in plain["hosts"].values():
+            del host["address"]
+        return plain
 
 
 def _bucket(seconds: float) -> int:

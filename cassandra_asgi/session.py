@@ -332,8 +332,11 @@ class AsyncSession:
                 shared.add_done_callback(forget_failure)
             prepared = await asyncio.shield(shared)
         except BaseException as exc:
+            explained = exc if core.explain_error is None else core.explain_error(exc)
             if trace is not None:
-                trace.end(exc)
+                trace.end(explained)
+            if explained is not exc:
+                raise explained from None  # the driver's error said nothing more
             raise
         if trace is not None:
             trace.end()

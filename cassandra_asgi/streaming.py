@@ -187,23 +187,19 @@ class RowStream:
                 trace.start()
                 # A stream left without close() ends its span when it is garbage.
                 weakref.finalize(self, trace.end, closed_early=True)
-            try:
-                page = await self._next_page(budget)
-            except BaseException as exc:
-                trace.end(exc)
-                raise
-            if page is None:
-                trace.end(closed_early=not self.exhausted)
-            return page
-        if self._pages or self._error is not None or self._closed or self.exhausted:
+        elif self._pages or self._error is not None or self._closed or self.exhausted:
             return await self._next_page(budget)  # nothing to fetch: no span
-        self.request.trace = trace = trace.next_page(self.request)
+        else:
+            self.request.trace = trace = trace.next_page(self.request)
         try:
             page = await self._next_page(budget)
         except BaseException as exc:
             trace.end(exc)
             raise
-        trace.end()
+        if not trace.is_stream:
+            trace.end()
+        elif page is None:
+            trace.end(closed_early=not self.exhausted)
         return page
 
     async def _next_page(self, budget: float | None) -> list[Any] | None:

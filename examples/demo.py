@@ -111,6 +111,10 @@ def cassandra_target(stack: contextlib.ExitStack) -> tuple[CassandraConfig, str]
         return config, ", ".join(config.contact_points)
     cql_server = stack.enter_context(CQLServer())
     config = CassandraConfig.from_env(contact_points=[cql_server.contact_point])
+    if config.protocol_version is None:
+        # Negotiating, the driver opens with the DSE versions 66 and 65 and logs a downgrade
+        # warning for each refusal; the embedded server's versions are known, so ask for one.
+        config = config.replace(protocol_version=max(cql_server.protocol_versions))
     return config, f"embedded in-memory server at {cql_server.contact_point}"
 
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from ..config import CassandraConfig
 from ..errors import CassandraASGIError, LifespanNotRunError
 from ..health import DEFAULT_HEALTH_TIMEOUT
-from ..lifetime import open_app_session
+from ..lifetime import app_session
 from ..session import AsyncSession
 
 __all__ = [
@@ -87,17 +87,9 @@ def cassandra_context(
                 f"{app_key!r} already holds an open session on this application; "
                 "give each cluster its own web.AppKey"
             )
-        try:
-            # connect() shuts down whatever it half-built before raising ConnectError.
-            session = await open_app_session(config)
-        except Exception as exc:
-            exc.add_note(f"raised while starting the Cassandra session for {app_key!r}")
-            raise
-        try:
+        async with app_session(config, owner=repr(app_key)) as session:
             app[app_key] = session
             yield
-        finally:
-            await session.close()
 
     _CONTEXT_KEYS[cassandra_session_context] = app_key
     return cassandra_session_context

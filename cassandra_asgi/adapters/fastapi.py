@@ -21,7 +21,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from ..errors import ConfigError
+from ..lifetime import checked_key
 from ..session import AsyncSession
 from .asgi import SessionNotFoundError, get_session
 
@@ -35,9 +35,7 @@ def session_dependency(state_key: str = "cassandra") -> Callable[[HTTPConnection
     session. The same key always gives the same callable, so tests can override it with
     ``app.dependency_overrides[session_dependency()] = ...``.
     """
-    if not isinstance(state_key, str) or not state_key:
-        raise ConfigError(f"state_key: expected a non-empty string, got {state_key!r}")
-    return _dependency_for(state_key)
+    return _dependency_for(checked_key("state_key", state_key))
 
 
 @functools.cache

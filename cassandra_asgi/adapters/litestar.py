@@ -29,16 +29,10 @@ from litestar.plugins import InitPlugin
 
 from ..config import CassandraConfig
 from ..errors import ConfigError, LifespanNotRunError
-from ..lifetime import OnConnect, open_app_session
+from ..lifetime import OnConnect, app_session, check_config, checked_key
 from ..session import AsyncSession
 
 __all__ = ["CassandraPlugin"]
-
-
-def _checked_key(name: str, value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{name}: expected a non-empty string, got {value!r}")
-    return value
 
 
 class CassandraPlugin(InitPlugin):
@@ -61,11 +55,10 @@ class CassandraPlugin(InitPlugin):
         state_key: str = "cassandra",
         on_connect: OnConnect | None = None,
     ) -> None:
-        if config is not None and not isinstance(config, CassandraConfig):
-            raise ConfigError(f"config: expected a CassandraConfig or None, got {config!r}")
+        check_config(config)
         self.config = config
-        self.dependency_key = _checked_key("dependency_key", dependency_key)
-        self.state_key = _checked_key("state_key", state_key)
+        self.dependency_key = checked_key("dependency_key", dependency_key)
+        self.state_key = checked_key("state_key", state_key)
         self.on_connect = on_connect
 
     def __repr__(self) -> str:
@@ -75,16 +68,13 @@ class CassandraPlugin(InitPlugin):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         for other in app_config.plugins:
-            if isinstance(other, CassandraPlugin) and other is not self:
-                if other.state_key == self.state_key:
+            if not isinstance(other, CassandraPlugin) or other is self:
+                continue
+            for name in ("state_key", "dependency_key"):
+                if getattr(other, name) == (key := getattr(self, name)):
                     raise ConfigError(
-                        f"two CassandraPlugin share state_key {self.state_key!r}; give each "
-                        "cluster its own state_key and dependency_key"
-                    )
-                if other.dependency_key == self.dependency_key:
-                    raise ConfigError(
-                        f"two CassandraPlugin share dependency_key {self.dependency_key!r}; "
-                        "give each cluster its own state_key and dependency_key"
+                        f"two CassandraPlugin share {name} {key!r}; give each cluster its own "
+                        "state_key and dependency_key"
                     )
         if self.dependency_key in app_config.dependencies:
             raise ConfigError(
@@ -101,18 +91,13 @@ class CassandraPlugin(InitPlugin):
     @asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
         """Open the session at startup, keep it in ``app.state``, close it at shutdown."""
-        try:
-            session = await open_app_session(self.config, self.on_connect)
-        except Exception as exc:
-            exc.add_note(f"{self!r}: no Cassandra session at startup")
-            raise
-        app.state[self.state_key] = session
-        try:
-            yield
-        finally:
-            if app.state.get(self.state_key) is session:
-                del app.state[self.state_key]
-            await session.close()
+        async with app_session(self.config, self.on_connect, repr(self)) as session:
+            app.state[self.state_key] = session
+            try:
+                yield
+            finally:
+                if app.state.get(self.state_key) is session:
+                    del app.state[self.state_key]
 
     def provide_session(self, state: State) -> AsyncSession:
         """The dependency: the session the lifespan put in the app's state."""

@@ -21,7 +21,7 @@ from quart.signals import got_serving_exception
 
 from ..config import CassandraConfig
 from ..errors import CassandraASGIError, ConfigError, LifespanNotRunError
-from ..lifetime import OnConnect, open_app_session
+from ..lifetime import OnConnect, check_config, checked_key, open_app_session
 from ..session import AsyncSession
 
 __all__ = ["Cassandra", "ExtensionNotInitializedError", "get_session"]
@@ -29,11 +29,6 @@ __all__ = ["Cassandra", "ExtensionNotInitializedError", "get_session"]
 
 class ExtensionNotInitializedError(CassandraASGIError, LookupError):
     """``get_session()`` was asked for a key no ``Cassandra`` extension was set up under."""
-
-
-def _check_config(config: object) -> None:
-    if config is not None and not isinstance(config, CassandraConfig):
-        raise ConfigError(f"config: expected a CassandraConfig or None, got {config!r}")
 
 
 @dataclass
@@ -61,11 +56,9 @@ class Cassandra:
         key: str = "cassandra",
         on_connect: OnConnect | None = None,
     ) -> None:
-        _check_config(config)
-        if not isinstance(key, str) or not key:
-            raise ConfigError(f"key: expected a non-empty string, got {key!r}")
+        check_config(config)
         self.config = config
-        self.key = key
+        self.key = checked_key("key", key)
         self.on_connect = on_connect
         if app is not None:
             self.init_app(app)
@@ -76,7 +69,7 @@ class Cassandra:
     def init_app(self, app: Quart, config: CassandraConfig | None = None) -> None:
         """Install on ``app``; ``config`` (else the extension's) is this app's own, so one
         module-level extension serves every app an application factory builds."""
-        _check_config(config)
+        check_config(config)
         config = self.config if config is None else config
         if self.key in app.extensions:
             raise ConfigError(
@@ -87,11 +80,7 @@ class Cassandra:
         app.extensions[self.key] = installed
 
         async def open_session() -> None:
-            try:
-                installed.session = await open_app_session(config, self.on_connect)
-            except Exception as exc:
-                exc.add_note(f"{self!r}: no Cassandra session at startup")
-                raise
+            installed.session = await open_app_session(config, self.on_connect, repr(self))
             # Hooks registered after init_app would otherwise run after the session closed.
             app.after_serving_funcs.remove(close_session)
             app.after_serving_funcs.append(close_session)

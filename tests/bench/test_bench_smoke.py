@@ -17,11 +17,29 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEADLINE_RATIOS = ("execute_vs_raw_default", "execute_vs_raw_tuple", "execute_vs_executor")
+#: Issue 16's: ours (loop mode, else thread mode) against the raw driver and the native clients.
+NATIVE_RATIOS = (
+    "execute_loop_vs_raw_tuple",
+    "execute_loop_vs_raw_tuple_c10",
+    "execute_vs_scyllapy",
+    "execute_vs_acsylla",
+    "http_vs_acsylla",
+)
+#: Each uvicorn process costs seconds of CPU to start: one loop-mode app stands for all three.
+HTTP_APPS = (
+    "example_http",
+    "middleware_http",
+    "traced_middleware_http",
+    "sync_threadpool_http",
+    "middleware_http_loop",
+    "acsylla_http",
+)
 TINY = [
-    "--levels", "2,500", "--rounds", "1", "--duration", "0.3", "--warmup", "0.1",
+    "--levels", "10,500", "--rounds", "1", "--duration", "0.3", "--warmup", "0.1",
     "--keys", "50", "--stream-rows", "3000", "--fetch-size", "500", "--stream-rounds", "1",
     "--http-connections", "4", "--http-duration", "0.4", "--http-warmup", "0.2",
     "--http-rounds", "1", "--error-failures", "500", "--error-rounds", "1",
+    "--http-apps", ",".join(HTTP_APPS),
 ]  # fmt: skip
 
 
@@ -57,6 +75,31 @@ def test_headline_ratio_is_a_finite_positive_number(
     assert report["ratio_level"] == 500
 
 
+@pytest.mark.parametrize("key", NATIVE_RATIOS)
+def test_native_client_ratio_is_measured_and_names_its_io_mode(
+    bench_run: tuple[dict[str, Any], str, Path], key: str
+) -> None:
+    report, _, _ = bench_run
+    assert _positive(report[key]), (key, report.get(key))
+    assert report["headline_io"][key] in ("thread", "loop")
+
+
+def test_ours_runs_in_loop_mode_or_says_why_not(
+    bench_run: tuple[dict[str, Any], str, Path],
+) -> None:
+    report, _, _ = bench_run
+    points, http = report["point_reads"], report["http"]
+    for name in ("ours_loop", "ours_traced_loop"):
+        assert (name in points["contenders"]) != (name in points["skipped"]), name
+    assert ("middleware_http_loop" in http["apps"]) != ("middleware_http_loop" in http["skipped"])
+    if "ours_loop" in points["skipped"]:
+        assert report["headline_io"]["execute_loop_vs_raw_tuple"] == "thread"
+        assert points["skipped"]["ours_loop"] in report["loop_io_fallback"]
+    else:
+        assert report["headline_io"]["execute_loop_vs_raw_tuple"] == "loop"
+        assert report["loop_io_fallback"] is None
+
+
 def test_stream_loop_stall_is_reported_in_milliseconds(
     bench_run: tuple[dict[str, Any], str, Path],
 ) -> None:
@@ -74,8 +117,8 @@ def test_every_baseline_contender_measured_each_level(
 ) -> None:
     report, _, _ = bench_run
     contenders = report["point_reads"]["contenders"]
-    for name in ("raw_default", "raw_tuple", "ours", "executor"):
-        for level in ("2", "500"):
+    for name in ("raw_default", "raw_tuple", "ours", "executor", "scyllapy", "acsylla"):
+        for level in ("10", "500"):
             row = contenders[name]["levels"][level]
             assert _positive(row["qps"]), (name, level, row)
             assert _positive(row["p50_ms"]), (name, level, row)
@@ -95,17 +138,13 @@ def test_streaming_read_every_row_of_the_partition(
         assert _positive(row["peak_traced_memory_mb"]), name
 
 
-def test_both_http_apps_served_requests_without_errors(
+def test_every_http_app_served_requests_without_errors(
     bench_run: tuple[dict[str, Any], str, Path],
 ) -> None:
     report, _, _ = bench_run
     apps = report["http"]["apps"]
-    assert set(apps) == {
-        "example_http",
-        "middleware_http",
-        "traced_middleware_http",
-        "sync_threadpool_http",
-    }
+    assert set(apps) | set(report["http"]["skipped"]) == set(HTTP_APPS)
+    assert set(apps) >= set(HTTP_APPS) - {"middleware_http_loop"}
     for name, row in apps.items():
         assert _positive(row["rps"]), name
         assert _positive(row["p99_ms"]), name

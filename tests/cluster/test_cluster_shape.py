@@ -238,3 +238,20 @@ async def test_every_node_serves_the_protocol_versions_the_cluster_was_given(
         versions = [info.protocol_version for n in cql_cluster.nodes for info in n.connections()]
     assert len(versions) >= 2  # the control connection and a pool connection per node
     assert set(versions) == {4}
+
+
+@pytest.mark.memory_only
+@pytest.mark.cql_cluster(3)
+async def test_every_node_refuses_dse_versions_66_and_65_as_cassandra_does_so_v5_is_settled_on(
+    cql_cluster: CQLCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The driver opens with DSE v66, then v65, and settles on v5 after each ProtocolError reply,
+    # as against a Cassandra 4 node; pinned nowhere, the pools then speak v5 to every node.
+    for node in cql_cluster.nodes:
+        async with connect(pinned_config(node)) as session:
+            assert session.cluster.protocol_version == 5
+    downgrades = [r.getMessage().split(" for ")[0] for r in caplog.records]
+    assert [m for m in downgrades if "Downgrading" in m] == [
+        "Downgrading core protocol version from 66 to 65",
+        "Downgrading core protocol version from 65 to 5",
+    ] * len(cql_cluster.nodes)

@@ -8,13 +8,16 @@ untyped (``Any``).
 from __future__ import annotations
 
 import ast
+import copy
 import importlib.metadata
 import inspect
+import pickle
 import sys
 from pathlib import Path
 from typing import assert_type
 
 import pytest
+from cassandra.cluster import NoHostAvailable
 
 import cassandra_asgi
 from cassandra_asgi import AsyncSession, errors
@@ -80,3 +83,13 @@ async def test_a_caught_driver_exception_has_typed_attributes(
 
 def test_the_version_is_the_packages_one_source() -> None:
     assert cassandra_asgi.__version__ == importlib.metadata.version("cassandra-asgi")
+
+
+def test_a_local_dc_outage_error_is_a_no_host_available_that_survives_pickling() -> None:
+    error = errors.LocalDCDownError("all hosts in local DC dc1 are down", "dc1", ["dc2"])
+    assert isinstance(error, NoHostAvailable)
+    assert isinstance(error, errors.CassandraASGIError)
+    assert error.errors == {}  # no host was tried, as in the driver's own error
+    for twin in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
+        assert type(twin) is errors.LocalDCDownError
+        assert (str(twin), twin.local_dc, twin.live_dcs) == (str(error), "dc1", ["dc2"])

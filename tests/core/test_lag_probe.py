@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 
 from cassandra_asgi.testing.lag import LoopLagProbe
@@ -27,6 +28,27 @@ async def test_probe_counts_busy_computation_on_the_loop_as_blocked() -> None:
     assert probe.max_lag >= 0.08
     # Only time spent waiting for a CPU is forgiven; the loop thread was running here (even
     # on a machine so busy that it ran a fifth of the time, that leaves 20 ms).
+    assert probe.max_blocked >= 0.02
+
+
+def _hog_the_gil(seconds: float) -> None:
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        pass
+
+
+async def test_probe_counts_another_thread_holding_the_gil_as_blocked() -> None:
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1.0)  # the hogging thread keeps the GIL for its whole 0.1 s
+    try:
+        async with LoopLagProbe(interval=0.005) as probe:
+            await asyncio.sleep(0.02)
+            await asyncio.to_thread(_hog_the_gil, 0.1)
+            await asyncio.sleep(0.02)
+    finally:
+        sys.setswitchinterval(switch_interval)
+    assert probe.max_lag >= 0.08
+    # Forgiven is only the time a thread waited for a CPU; the hogging thread was running.
     assert probe.max_blocked >= 0.02
 
 

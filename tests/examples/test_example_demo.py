@@ -122,6 +122,20 @@ async def test_demo_prints_its_url_serves_requests_and_exits_on_sigint(keyspace:
     assert output.rstrip().endswith("demo: stopped")
 
 
+async def test_demo_on_its_embedded_server_logs_no_warning() -> None:
+    env = demo_environment()
+    env.pop("CASSANDRA_CONTACT_POINTS", None)  # the embedded server, whatever the target
+    async with demo_process("--port", "0", "--seed", "2", env=env) as demo:
+        _, printed = await read_until_url(demo)
+        demo.send_signal(signal.SIGINT)
+        stdout, stderr = await asyncio.wait_for(demo.communicate(), EXIT_TIMEOUT)
+    output = "".join(printed) + stdout.decode() + stderr.decode()
+
+    assert demo.returncode == 0
+    assert "connected to" in output  # the library's log lines are shown, so a warning would be
+    assert [line for line in output.splitlines() if "WARNING" in line] == []
+
+
 async def test_demo_explains_a_busy_port() -> None:
     with socket.socket() as occupant:
         occupant.bind(("127.0.0.1", 0))

@@ -124,6 +124,7 @@ def test_testing_example_passes_with_the_pyproject_line_shown(tmp_path: Path) ->
     assert "1 passed" in result.stdout
 
 
+@pytest.mark.memory_only  # one in-memory server for the run; its tests would skip otherwise
 def test_conftest_example_runs_every_fixture_on_one_server(tmp_path: Path) -> None:
     [conftest] = [code for code in code_blocks(TESTING, "python") if "def cql_server(" in code]
     (tmp_path / "pyproject.toml").write_text(code_blocks(TESTING, "toml")[0])

@@ -9,20 +9,27 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import time
 import zlib
+from typing import Any
 
 import pytest
 from cassandra import ConsistencyLevel, ReadFailure, WriteFailure
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, ExecutionProfile
 from cassandra.policies import FallthroughRetryPolicy, RoundRobinPolicy
 from cassandra.protocol import (
+    BatchMessage,
     ExecuteMessage,
     PrepareMessage,
     ProtocolException,
     QueryMessage,
     ResultMessage,
+    write_consistency_level,
+    write_int,
+    write_short,
+    write_value,
 )
-from cassandra.query import SimpleStatement
+from cassandra.query import BatchType, SimpleStatement
 from cassandra.segment import CRC32_INITIAL, compute_crc24
 
 from cassandra_asgi.testing import CQLServer
@@ -145,6 +152,132 @@ def test_v5_query_with_the_keyspace_flag_runs_in_that_keyspace(server: CQLServer
         assert rows.parsed_rows == [(10,)]  # type: ignore[attr-defined]
         without = _query(wire, "SELECT v FROM t WHERE k = 1", 6)
         assert "No keyspace has been specified" in str(without)
+
+
+class _QueryAt(QueryMessage):  # type: ignore[misc]
+    """A QUERY with v5's NOW_IN_SECONDS flag, which the driver has no option for."""
+
+    def __init__(self, query: str, now_in_seconds: int) -> None:
+        super().__init__(query, ONE)
+        self.now_in_seconds = now_in_seconds
+
+    def _write_query_params(self, f: io.BytesIO, protocol_version: int) -> None:
+        write_consistency_level(f, self.consistency_level)
+        write_int(f, _NOW_IN_SECONDS)
+        write_int(f, self.now_in_seconds)
+
+
+class _BatchAt(BatchMessage):  # type: ignore[misc]
+    """A BATCH with the NOW_IN_SECONDS flag: the driver's body, its closing flags replaced."""
+
+    def __init__(self, queries: list[str], now_in_seconds: int) -> None:
+        super().__init__(BatchType.UNLOGGED, [(False, text, ()) for text in queries], ONE)
+        self.now_in_seconds = now_in_seconds
+
+    def send_body(self, f: io.BytesIO, protocol_version: int) -> None:
+        body = io.BytesIO()
+        super().send_body(body, protocol_version)
+        f.write(body.getvalue()[:-4])  # the driver ends with its flags: 0, an [int] at v5
+        write_int(f, _NOW_IN_SECONDS)
+        write_int(f, self.now_in_seconds)
+
+
+class _ExecuteAt(ExecuteMessage):  # type: ignore[misc]
+    """An EXECUTE with values and the NOW_IN_SECONDS flag."""
+
+    def __init__(self, prepared: Any, values: list[bytes], now_in_seconds: int) -> None:
+        super().__init__(
+            prepared.query_id, values, ONE, result_metadata_id=prepared.result_metadata_id
+        )
+        self.now_in_seconds = now_in_seconds
+
+    def _write_query_params(self, f: io.BytesIO, protocol_version: int) -> None:
+        write_consistency_level(f, self.consistency_level)
+        write_int(f, _VALUES | _NOW_IN_SECONDS)
+        write_short(f, len(self.query_params))
+        for value in self.query_params:
+            write_value(f, value)
+        write_int(f, self.now_in_seconds)
+
+
+_NOW_IN_SECONDS = 0x100
+_VALUES = 0x01
+
+
+def _rows_at(wire: DriverWire, text: str, stream: int, now: int | None = None) -> list[Any]:
+    wire.send(QueryMessage(text, ONE) if now is None else _QueryAt(text, now), stream)
+    answered, message = wire.receive()
+    assert answered == stream
+    assert isinstance(message, ResultMessage), message
+    return list(message.parsed_rows or [])
+
+
+def _table_for_ttls(wire: DriverWire, keyspace: str) -> None:
+    _query(wire, KEYSPACE_CQL.format(keyspace), 2)
+    _query(wire, f"CREATE TABLE {keyspace}.t (k int PRIMARY KEY, v int)", 3)
+
+
+def test_v5_now_in_seconds_is_the_now_a_written_ttl_counts_from(server: CQLServer) -> None:
+    past = int(time.time()) - 3600
+    with _wire(server) as wire:
+        _table_for_ttls(wire, "ttl_write")
+        _rows_at(wire, "INSERT INTO ttl_write.t (k, v) VALUES (1, 10) USING TTL 60", 4, past)
+        assert _rows_at(wire, "SELECT v FROM ttl_write.t WHERE k = 1", 5) == []  # long expired
+        seen = _rows_at(wire, "SELECT v, ttl(v) FROM ttl_write.t WHERE k = 1", 6, past + 20)
+    assert seen == [(10, 40)]
+
+
+def test_v5_now_in_seconds_is_the_now_a_read_checks_ttls_against(server: CQLServer) -> None:
+    with _wire(server) as wire:
+        _table_for_ttls(wire, "ttl_read")
+        _rows_at(wire, "INSERT INTO ttl_read.t (k, v) VALUES (1, 10) USING TTL 60", 4)
+        now = int(time.time())
+        later = _rows_at(wire, "SELECT v FROM ttl_read.t WHERE k = 1", 5, now + 120)
+        sooner = _rows_at(wire, "SELECT v, ttl(v) FROM ttl_read.t WHERE k = 1", 6, now + 30)
+        today = _rows_at(wire, "SELECT v FROM ttl_read.t WHERE k = 1", 7)
+    assert later == []
+    [(value, ttl)] = sooner
+    assert value == 10
+    assert 29 <= ttl <= 31  # the whole seconds cut off
+    assert today == [(10,)]  # a read ahead in time removed nothing
+
+
+def test_v5_execute_with_now_in_seconds_counts_the_ttl_from_it(server: CQLServer) -> None:
+    past = int(time.time()) - 3600
+    with _wire(server) as wire:
+        _table_for_ttls(wire, "ttl_execute")
+        wire.send(PrepareMessage("INSERT INTO ttl_execute.t (k, v) VALUES (?, ?) USING TTL 60"), 4)
+        prepared = wire.receive()[1]
+        wire.send(_ExecuteAt(prepared, [struct.pack(">i", 1), struct.pack(">i", 10)], past), 5)
+        assert isinstance(wire.receive()[1], ResultMessage)
+        today = _rows_at(wire, "SELECT v FROM ttl_execute.t WHERE k = 1", 6)
+        back_then = _rows_at(wire, "SELECT v, ttl(v) FROM ttl_execute.t WHERE k = 1", 7, past + 5)
+    assert today == []
+    assert back_then == [(10, 55)]
+
+
+def test_v5_now_in_seconds_leaves_write_times_on_the_clock(server: CQLServer) -> None:
+    past = int(time.time()) - 3600
+    with _wire(server) as wire:
+        _table_for_ttls(wire, "ttl_clock")
+        before = time.time()
+        _rows_at(wire, "INSERT INTO ttl_clock.t (k, v) VALUES (1, 10)", 4, past)
+        after = time.time()
+        [(written,)] = _rows_at(wire, "SELECT writetime(v) FROM ttl_clock.t WHERE k = 1", 5)
+    assert before * 1e6 - 1 <= written <= after * 1e6 + 1
+
+
+def test_v5_batch_with_now_in_seconds_writes_ttls_from_that_now(server: CQLServer) -> None:
+    past = int(time.time()) - 3600
+    with _wire(server) as wire:
+        _table_for_ttls(wire, "ttl_batch")
+        inserts = [f"INSERT INTO ttl_batch.t (k, v) VALUES ({k}, {k}) USING TTL 60" for k in (1, 2)]
+        wire.send(_BatchAt(inserts, past), 4)
+        assert isinstance(wire.receive()[1], ResultMessage)
+        today = _rows_at(wire, "SELECT k FROM ttl_batch.t", 5)
+        back_then = _rows_at(wire, "SELECT k, ttl(v) FROM ttl_batch.t", 6, past + 50)
+    assert today == []
+    assert sorted(back_then) == [(1, 10), (2, 10)]
 
 
 def test_v5_prepare_with_a_keyspace_and_execute_with_the_result_metadata_id(

@@ -489,13 +489,13 @@ class _Connection(asyncio.Protocol):
         if flags & 0x10:
             params.serial_consistency = reader.u16()
         if flags & 0x20:
-            reader.i64()
+            params.timestamp = reader.i64()
         keyspace = None
         if self.version >= 5:
             if flags & _BATCH_KEYSPACE:
                 keyspace = reader.string()
             if flags & _BATCH_NOW_IN_SECONDS:
-                reader.i32()
+                params.now_in_seconds = reader.i32()
         batch_kind = ("LOGGED", "UNLOGGED", "COUNTER")[batch_type]
         engine = self.server._engine
         return self._in_keyspace(

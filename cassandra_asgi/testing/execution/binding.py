@@ -300,6 +300,8 @@ class Plan:
         paging_state: bytes | None,
         skip_metadata: bool,
         timestamp: int | None = None,
+        now: float | None = None,
     ) -> bytes:
-        """``timestamp``: the client's default write timestamp (us), when it sent one."""
+        """``timestamp``: the client's default write timestamp (us), when it sent one;
+        ``now``: the time TTLs expire against (a v5 client's NOW_IN_SECONDS), else the clock's."""
         raise NotImplementedError

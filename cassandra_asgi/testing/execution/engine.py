@@ -190,6 +190,7 @@ class Engine:
                     params.paging_state,
                     params.skip_metadata,
                     params.timestamp,
+                    params.now_in_seconds,
                 )
             else:
                 body = self._run(plan, values, params, session, trace)
@@ -257,10 +258,10 @@ class Engine:
             plans.append((plan, values))
         _check_batch_kind(kind, [plan for plan, _ in plans])
         _check_batch_size(kind, plans, session)
+        levels = params or QueryParameters()
         if self.coordinator is not None and plans:
-            levels = params or QueryParameters()
             self.coordinator(plans, levels.consistency, levels.serial_consistency, kind)
-        body = _run_batch(plans)
+        body = _run_batch(plans, levels.timestamp, levels.now_in_seconds)
         if trace is not None:
             _trace_writes(trace, [plan for plan, _ in plans])
             self._finish_trace(trace, session, "BATCH", "Execute batch of CQL3 queries", None, None)
@@ -371,11 +372,12 @@ class Engine:
                 params.paging_state,
                 params.skip_metadata,
                 params.timestamp,
+                params.now_in_seconds,
             )
         if isinstance(plan, _BatchPlan):
             members = [(member, values) for member in plan.members]
             _check_batch_size(plan.kind, members, session)
-            body = _run_batch(members, params.timestamp)
+            body = _run_batch(members, params.timestamp, params.now_in_seconds)
             if trace is not None:
                 _trace_writes(trace, plan.members)
             return body
@@ -390,7 +392,12 @@ class Engine:
             _trace_writes(trace, [plan])
         page_size = params.page_size
         return plan.run(
-            values, page_size, params.paging_state, params.skip_metadata, params.timestamp
+            values,
+            page_size,
+            params.paging_state,
+            params.skip_metadata,
+            params.timestamp,
+            params.now_in_seconds,
         )
 
     # --- schema statements ---------------------------------------------------------------
@@ -527,13 +534,17 @@ def _check_batch_kind(kind: str, members: Sequence[Plan]) -> None:
         raise Invalid("Counter and non-counter mutations cannot exist in the same batch")
 
 
-def _run_batch(plans: list[tuple[Plan, Values]], timestamp: int | None = None) -> bytes:
+def _run_batch(
+    plans: list[tuple[Plan, Values]], timestamp: int | None = None, now: float | None = None
+) -> bytes:
     conditional = [(p, v) for p, v in plans if isinstance(p, WritePlan) and p.conditional]
     if not conditional:
         for plan, values in plans:
-            plan.run(values, -1, None, False, timestamp)
+            plan.run(values, -1, None, False, timestamp, now)
         return VOID
-    now = time.time()
+    clock = time.time()
+    if now is None:
+        now = clock
     tables = {id(p.table) for p, _ in plans}
     if len(tables) != 1:
         raise Invalid("Batch with conditions cannot span multiple tables")
@@ -550,5 +561,5 @@ def _run_batch(plans: list[tuple[Plan, Values]], timestamp: int | None = None) -
             return lwt_result(first_plan.table, False, columns, current)
     for plan, values in plans:
         assert isinstance(plan, WritePlan)
-        plan.apply(values, now, plan.write_timestamp(values, now, timestamp))
+        plan.apply(values, now, plan.write_timestamp(values, clock, timestamp))
     return lwt_result(first_plan.table, True, [], [])

@@ -235,13 +235,16 @@ class SelectPlan(Plan):
         paging_state: bytes | None,
         skip_metadata: bool,
         timestamp: int | None = None,
+        now: float | None = None,
     ) -> bytes:
         assert self.result is not None
+        if now is None:
+            now = time.time()
         if self.fast and paging_state is None:
-            return rows_body(self.result, self._fast_rows(values), None, skip_metadata)
-        return self._run_general(values, page_size, paging_state, skip_metadata)
+            return rows_body(self.result, self._fast_rows(values, now), None, skip_metadata)
+        return self._run_general(values, page_size, paging_state, skip_metadata, now)
 
-    def _fast_rows(self, values: Values) -> list[list[bytes | None]]:
+    def _fast_rows(self, values: Values, now: float) -> list[list[bytes | None]]:
         table = self.table
         assert table is not None
         parts = [required_value(s.get(values), c.name) for c, s in self._fast_pk]
@@ -250,7 +253,6 @@ class SelectPlan(Plan):
             return []
         ck = tuple(required_value(s.get(values), c.name) for c, s in self._fast_ck)
         row = partition.rows.get(ck)
-        now = time.time()
         if (row is None or not row.is_live(now)) and (
             ck or not self.has_static or not partition.static.is_live(now)
         ):
@@ -317,12 +319,16 @@ class SelectPlan(Plan):
             yield partition
 
     def _run_general(
-        self, values: Values, page_size: int, paging_state: bytes | None, skip_metadata: bool
+        self,
+        values: Values,
+        page_size: int,
+        paging_state: bytes | None,
+        skip_metadata: bool,
+        now: float,
     ) -> bytes:
         table = self.table
         assert table is not None
         assert self.result is not None
-        now = time.time()
         limit = int_value(self.limit, values, "LIMIT")
         if limit is not None and limit <= 0:
             raise Invalid(f"LIMIT must be strictly positive (got {limit})")

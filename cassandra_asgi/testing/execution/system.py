@@ -1,4 +1,4 @@
-"""The ``system``, ``system_schema`` and ``system_virtual_schema`` keyspaces the driver reads.
+"""The ``system``, ``system_schema`` and virtual keyspaces the driver and tools read.
 
 They are ordinary read-only tables in the store, refilled after every schema change, so the
 driver's own queries (with their WHERE clauses) go through the normal SELECT path. The node
@@ -61,7 +61,7 @@ NATIVE_PORT = 9042
 _LOCAL_STRATEGY = {"class": "org.apache.cassandra.locator.LocalStrategy"}
 _NUM_TOKENS = 8
 #: keyspaces served but, like Cassandra's virtual keyspaces, absent from system_schema
-VIRTUAL_KEYSPACES = ("system_virtual_schema",)
+VIRTUAL_KEYSPACES = ("system_views", "system_virtual_schema")
 
 
 def _even_tokens(count: int) -> list[str]:
@@ -150,11 +150,16 @@ _SYSTEM_TABLES = {
            clustering_order text, column_name_bytes blob, kind text, position int, type text,
            PRIMARY KEY (keyspace_name, table_name, column_name))""",
     ],
+    # of 4.1's system_views, the settings (what tools read to learn how a node is set up)
+    "system_views": [
+        """CREATE TABLE settings (name text PRIMARY KEY, value text)""",
+    ],
 }
 _VIRTUAL_TABLE_COMMENTS = {
-    "keyspaces": "virtual keyspace definitions",
-    "tables": "virtual table definitions",
-    "columns": "virtual column definitions",
+    ("system_virtual_schema", "keyspaces"): "virtual keyspace definitions",
+    ("system_virtual_schema", "tables"): "virtual table definitions",
+    ("system_virtual_schema", "columns"): "virtual column definitions",
+    ("system_views", "settings"): "current settings",
 }
 _WRITABLE_DATA = ("system_traces",)
 _KEYSPACE_REPLICATION = {
@@ -428,6 +433,7 @@ class SystemTables:
             table.truncate()
         for table in store.keyspaces["system_virtual_schema"].tables.values():
             table.truncate()
+        self._settings()
         local = self._table("system", "local")
         local.truncate()
         node = self.node
@@ -455,7 +461,8 @@ class SystemTables:
                 "tokens": node.tokens,
             },
         )
-        self._describe_virtual(store.keyspaces["system_virtual_schema"])
+        for name in VIRTUAL_KEYSPACES:
+            self._describe_virtual(store.keyspaces[name])
         keyspaces = self._table("system_schema", "keyspaces")
         tables = self._table("system_schema", "tables")
         columns = self._table("system_schema", "columns")
@@ -528,12 +535,30 @@ class SystemTables:
         tables = self._table("system_virtual_schema", "tables")
         columns = self._table("system_virtual_schema", "columns")
         for table in keyspace.tables.values():
-            comment = _VIRTUAL_TABLE_COMMENTS.get(table.name, "")
+            comment = _VIRTUAL_TABLE_COMMENTS.get((keyspace.name, table.name), "")
             _put(
                 tables,
                 {"keyspace_name": keyspace.name, "table_name": table.name, "comment": comment},
             )
             _describe_columns(columns, keyspace.name, table)
+
+    def _settings(self) -> None:
+        """The settings of cassandra.yaml that hold for this node, under 4.1's names."""
+        settings = self._table("system_views", "settings")
+        settings.truncate()
+        node = self.node
+        for name, value in (
+            ("cluster_name", CLUSTER_NAME),
+            ("endpoint_snitch", "SimpleSnitch"),
+            ("listen_address", node.address),
+            ("native_transport_port", str(node.native_port)),
+            ("num_tokens", str(len(node.tokens))),
+            ("partitioner", PARTITIONER),
+            ("rpc_address", node.address),
+            ("start_native_transport", "true"),
+            ("storage_port", str(STORAGE_PORT)),
+        ):
+            _put(settings, {"name": name, "value": value})
 
     def record_trace(
         self, trace: Trace, client: str, command: str, request: str, parameters: dict[str, str]

@@ -69,15 +69,16 @@ class WritePlan(Plan):
     def apply(self, values: Values, now: float, timestamp: int) -> None:
         raise NotImplementedError
 
-    def write_timestamp(self, values: Values, now: float, default: int | None) -> int:
-        """USING TIMESTAMP, else the client's default timestamp, else the server's clock (us)."""
+    def write_timestamp(self, values: Values, clock: float, default: int | None) -> int:
+        """USING TIMESTAMP, else the client's default timestamp, else the server's ``clock``
+        (in us: a NOW_IN_SECONDS moves TTLs, never write times, as in Cassandra)."""
         if self.timestamp is not None:
             raw = self.timestamp.get(values)
             if isinstance(raw, bytes) and len(raw) == 8:
                 return int(_BIGINT.unpack(raw)[0])
         if default is not None:
             return default
-        return int(now * 1_000_000)
+        return int(clock * 1_000_000)
 
     def partition_keys(self, values: Values) -> list[bytes]:
         """Serialized keys of the partitions written (a conditional batch needs just one)."""
@@ -109,14 +110,17 @@ class WritePlan(Plan):
         paging_state: bytes | None,
         skip_metadata: bool,
         timestamp: int | None = None,
+        now: float | None = None,
     ) -> bytes:
-        now = time.time()
+        clock = time.time()
+        if now is None:
+            now = clock
         if not self.conditional:
-            self.apply(values, now, self.write_timestamp(values, now, timestamp))
+            self.apply(values, now, self.write_timestamp(values, clock, timestamp))
             return VOID
         applied, columns, current = self.check(values, now)
         if applied:
-            self.apply(values, now, self.write_timestamp(values, now, timestamp))
+            self.apply(values, now, self.write_timestamp(values, clock, timestamp))
         return lwt_result(self.table, applied, columns, current)
 
 

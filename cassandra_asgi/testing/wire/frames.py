@@ -144,7 +144,16 @@ class BodyReader:
         return self._decode(self._take(length))
 
     def short_bytes(self) -> bytes:
-        return self._take(self.u16())
+        # in one step: an EXECUTE starts with one (two at v5, with the result metadata id)
+        data, pos = self.data, self.pos
+        try:
+            end = pos + 2 + _SHORT.unpack_from(data, pos)[0]
+        except struct.error:
+            raise _truncated() from None
+        if end > len(data):
+            raise _truncated()
+        self.pos = end
+        return data[pos + 2 : end]
 
     def blob(self) -> bytes | None:
         length = self.i32()

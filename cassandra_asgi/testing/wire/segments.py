@@ -38,6 +38,9 @@ _U32 = struct.Struct("<I")
 _ENVELOPE = struct.Struct(">BBhBi")
 _BODY_LENGTH = struct.Struct(">i")
 _CRC32_SEED = zlib.crc32(b"\xfa\x2d\x55\xca")  # Cassandra primes its CRC32 with these bytes
+#: what a checked header says: payload length, uncompressed length (0: not compressed),
+#: self-contained, whether one envelope may fill the payload exactly, and the segment's size
+_Header = tuple[int, int, bool, bool, int]
 
 
 def _crc24_table() -> tuple[int, ...]:
@@ -79,11 +82,13 @@ class SegmentCodec:
 
     __slots__ = (
         "_buffer",
+        "_contained",
         "_header_size",
         "_headers",
         "_large",
         "_large_size",
         "_limit",
+        "_prefix_size",
         "_prefixes",
         "compressed",
     )
@@ -93,16 +98,29 @@ class SegmentCodec:
             raise ProtocolViolation("LZ4 segment compression needs the lz4 package")
         self.compressed = compressed
         self._header_size = 5 if compressed else 3
+        self._prefix_size = self._header_size + 3  # with the CRC24
         self._buffer = bytearray()
         self._large = bytearray()
         self._large_size = -1
         self._limit = max_envelope
         self._prefixes: dict[int, bytes] = {}
-        self._headers: dict[bytes, tuple[int, int, bool]] = {}
+        #: the prefixes of plain self-contained segments by payload length (the usual answer)
+        self._contained: dict[int, bytes] = {}
+        self._headers: dict[bytes, _Header] = {}
 
     # --- reading -------------------------------------------------------------------------
 
     def feed(self, data: bytes | bytearray) -> list[Envelope]:
+        if not self._buffer and type(data) is bytes and self._large_size < 0:
+            # A client waiting on each answer sends one segment per read, with one envelope:
+            # that case skips the loop below (its checks are the same).
+            fields = self._headers.get(data[: self._prefix_size])
+            if fields is not None and fields[3] and len(data) == fields[4]:
+                payload = data[self._prefix_size : -4]
+                if zlib.crc32(payload, _CRC32_SEED) == _U32.unpack_from(data, len(data) - 4)[0]:
+                    version, flags, stream, opcode, size = _ENVELOPE.unpack_from(payload)
+                    if size == fields[0] - _ENVELOPE_HEADER:
+                        return [(version, flags, stream, opcode, payload[_ENVELOPE_HEADER:])]
         if self._buffer:  # the rest of a segment that arrived in pieces
             self._buffer += data
             data = bytes(self._buffer)
@@ -110,41 +128,28 @@ class SegmentCodec:
         elif type(data) is not bytes:
             data = bytes(data)
         envelopes: list[Envelope] = []
-        prefix_size = self._header_size + 3
+        prefix_size = self._prefix_size
         known = self._headers
-        checksum = zlib.crc32
-        read_u32 = _U32.unpack_from
-        read_envelope = _ENVELOPE.unpack_from
-        view = memoryview(data)
-        limit = self._limit
         total = len(data)
         position = 0
         while total - position >= prefix_size:
             start = position + prefix_size
             prefix = data[position:start]
-            fields = known.get(prefix)
-            if fields is None:
-                fields = self._read_header(prefix)
-            length, uncompressed, self_contained = fields
-            end = start + length + 4
-            if end > total:
-                break
+            fields = known.get(prefix) or self._read_header(prefix)
+            length, uncompressed, self_contained, single, _whole = fields
             stop = start + length
-            sent_crc = read_u32(data, stop)[0]
-            position = end
-            computed = checksum(view[start:stop], _CRC32_SEED)
-            if sent_crc != computed:
-                raise ProtocolViolation(
-                    "invalid, unrecoverable CRC mismatch detected in frame body. "
-                    f"Read {sent_crc}, Computed {computed}"
-                )
-            if not uncompressed and self_contained and length >= _ENVELOPE_HEADER:
-                version, flags, stream, opcode, size = read_envelope(data, start)
-                if size == length - _ENVELOPE_HEADER and size <= limit and self._large_size < 0:
-                    # the usual segment: exactly one whole envelope, its body copied once
-                    envelopes.append((version, flags, stream, opcode, data[start + 9 : stop]))
-                    continue
+            if stop + 4 > total:
+                break
+            position = stop + 4
             payload = data[start:stop]
+            if zlib.crc32(payload, _CRC32_SEED) != _U32.unpack_from(data, stop)[0]:
+                raise self._payload_crc_error(payload, data, stop)
+            if single and self._large_size < 0:
+                # the usual segment: exactly one whole envelope (its length says so)
+                version, flags, stream, opcode, size = _ENVELOPE.unpack_from(payload)
+                if size == length - _ENVELOPE_HEADER:
+                    envelopes.append((version, flags, stream, opcode, payload[_ENVELOPE_HEADER:]))
+                    continue
             if uncompressed:
                 payload = self._decompress(payload, uncompressed)
             if self_contained:
@@ -162,8 +167,17 @@ class SegmentCodec:
             self._buffer += data[position:]
         return envelopes
 
-    def _read_header(self, prefix: bytes) -> tuple[int, int, bool]:
-        """(payload length, uncompressed length, self-contained) of a header and its CRC24.
+    @staticmethod
+    def _payload_crc_error(payload: bytes, data: bytes, stop: int) -> ProtocolViolation:
+        sent = _U32.unpack_from(data, stop)[0]
+        computed = zlib.crc32(payload, _CRC32_SEED)
+        return ProtocolViolation(
+            "invalid, unrecoverable CRC mismatch detected in frame body. "
+            f"Read {sent}, Computed {computed}"
+        )
+
+    def _read_header(self, prefix: bytes) -> _Header:
+        """What a header says, once its CRC24 is checked.
 
         A connection sends the same few headers again and again (the same lengths), so each
         checked header is remembered and the next one like it costs a dictionary lookup.
@@ -178,11 +192,19 @@ class SegmentCodec:
                 f"Read {sent_crc}, Computed {computed}"
             )
         if self.compressed:
-            fields = (header & MAX_PAYLOAD, (header >> 17) & MAX_PAYLOAD, bool(header >> 34 & 1))
+            length, uncompressed = header & MAX_PAYLOAD, (header >> 17) & MAX_PAYLOAD
+            self_contained = bool(header >> 34 & 1)
         else:
-            fields = (header & MAX_PAYLOAD, 0, bool(header >> 17 & 1))
+            length, uncompressed, self_contained = header & MAX_PAYLOAD, 0, bool(header >> 17 & 1)
+        # a plain self-contained payload whose first envelope may fill it exactly
+        single = (
+            self_contained
+            and not uncompressed
+            and _ENVELOPE_HEADER <= length <= _ENVELOPE_HEADER + self._limit
+        )
         if len(self._headers) > 4096:
             self._headers.clear()
+        fields = (length, uncompressed, self_contained, single, len(prefix) + length + 4)
         self._headers[prefix] = fields
         return fields
 
@@ -248,9 +270,10 @@ class SegmentCodec:
         if not self.compressed:  # the usual answer: everything fits one plain segment
             payload = b"".join(envelopes) if len(envelopes) > 1 else envelopes[0]
             length = len(payload)
-            if length <= MAX_PAYLOAD:
-                header = length | 1 << 17  # self-contained
-                prefix = self._prefixes.get(header) or self._prefix(header)
+            prefix = self._contained.get(length)
+            if prefix is None and length <= MAX_PAYLOAD:
+                prefix = self._contained[length] = self._prefix(length | 1 << 17)
+            if prefix is not None:
                 return b"".join((prefix, payload, _U32.pack(zlib.crc32(payload, _CRC32_SEED))))
         out: list[bytes] = []
         batch: list[bytes] = []
@@ -278,6 +301,7 @@ class SegmentCodec:
         """A header and its CRC24 as sent, remembered (the same headers come again and again)."""
         if len(self._prefixes) > 4096:
             self._prefixes.clear()
+            self._contained.clear()
         size = self._header_size
         prefix = header.to_bytes(size, "little") + crc24(header, size).to_bytes(3, "little")
         self._prefixes[header] = prefix
