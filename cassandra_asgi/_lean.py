@@ -211,10 +211,7 @@ class LeanRequest(DriverRequest):
     # -- loop thread (the connection is served by the loop) ---------------------------------
     def _on_reply(self, response: Any) -> None:
         if threading.get_ident() != self.lean.loop_thread:
-            # A connection failed under a driver thread (heartbeat, shutdown): it fails its
-            # requests there. The rest of this runs on the loop.
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                self.core.loop.call_soon_threadsafe(self._on_reply, response)
+            self._failed_elsewhere(response)
             return
         pool, connection = self.pool, self.connection
         if pool is None:
@@ -237,6 +234,48 @@ class LeanRequest(DriverRequest):
                 self._settle_lean(None, None)
                 return
         self._hand_over(response)
+
+    def _failed_elsewhere(self, error: Any) -> None:
+        """The connection failed under a driver thread (a heartbeat, shutdown, or the thread
+        the driver fails the requests of a broken connection in when there are many): the
+        driver's handling of the failure runs there, as with the reactor thread, and only
+        following its future is left to the loop, so a connection lost under a thousand
+        requests does not stall the loop."""
+        pool, connection = self.pool, self.connection
+        if pool is None or self.settled:
+            return
+        pool.return_connection(connection)
+        remaining = self._remaining()
+        sent = (self.lean_host, self.connection_used, self.request_id, self.plan)
+        try:
+            future = _compat.adopt_reply(
+                self.lean.driver,
+                self.statement,
+                None if remaining is None else max(remaining, 0.0),
+                self.profile_name,
+                sent,
+                error,
+            )
+        except Exception as exc:
+            future = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            self.core.loop.call_soon_threadsafe(self._follow, future)
+
+    def _follow(self, future: Any) -> None:
+        """On the loop: follow the driver future that took the request over."""
+        self.connection = self.pool = None
+        deadline = self.deadline
+        if deadline is not None:
+            self.deadline = None
+            deadline.cancel()
+        self.message = None
+        if self.settled:
+            return
+        if isinstance(future, Exception):
+            self._finish(None, future)
+            return
+        self.response_future = future
+        future.add_callbacks(self._on_result, self._on_error)
 
     def _hand_over(self, response: Any) -> None:
         """Give the reply to a driver ``ResponseFuture``, which handles it as if it had sent
