@@ -5,6 +5,8 @@ in-memory server by default and against a real cluster when ``CASSANDRA_CONTACT_
 set; tests that need server-only features (fault injection, request counters) take
 ``cql_server`` or carry ``@pytest.mark.memory_only`` and are skipped against a real cluster.
 ``cql_cluster`` is an in-memory multi-node cluster shaped by ``@pytest.mark.cql_cluster(...)``.
+``CASSANDRA_IO=thread|loop`` runs every session of the run (the fixtures', and any
+``CassandraConfig`` that leaves ``io`` out) in that I/O mode; the header names the mode.
 
 pytest loads this module in every run of every environment where cassandra-asgi is installed,
 whether or not a test uses it. So it imports nothing but pytest at load time, and it lives
@@ -36,11 +38,15 @@ __all__ = [
     "cql_server",
     "cql_server_session",
     "driver_cluster_kwargs",
+    "io_mode",
     "keyspace",
     "real_cluster_requested",
 ]
 
 _ENV = "CASSANDRA_CONTACT_POINTS"
+#: The I/O mode of every session that does not choose one (``CassandraConfig.io``).
+_IO_ENV = "CASSANDRA_IO"
+_IO_MODES = ("thread", "loop")
 #: Addresses of the servers that live for the whole run (``cql_server_session``).
 _RUN_LONG_SERVERS: set[tuple[str, int]] = set()
 _MEMORY_ONLY_HELP = (
@@ -57,9 +63,22 @@ def real_cluster_requested() -> bool:
     return bool(os.environ.get(_ENV, "").strip())
 
 
+def io_mode() -> str:
+    """The I/O mode sessions of this run use unless a test chooses (``CASSANDRA_IO``)."""
+    return os.environ.get(_IO_ENV, "").strip() or "thread"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _MEMORY_ONLY_HELP)
     config.addinivalue_line("markers", _CLUSTER_HELP)
+    if io_mode() not in _IO_MODES:
+        raise pytest.UsageError(
+            f"{_IO_ENV}={os.environ[_IO_ENV]!r}: expected one of {', '.join(_IO_MODES)}"
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"cassandra-asgi: I/O mode {io_mode()} ({_IO_ENV})"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -104,9 +123,9 @@ def cassandra_config(request: pytest.FixtureRequest) -> CassandraConfig:
     from cassandra_asgi.config import CassandraConfig
 
     if real_cluster_requested():
-        return CassandraConfig.from_env()
+        return CassandraConfig.from_env(io=io_mode())
     server: CQLServer = request.getfixturevalue("cql_server")
-    return CassandraConfig(contact_points=(server.host,), port=server.port)
+    return CassandraConfig(contact_points=(server.host,), port=server.port, io=io_mode())
 
 
 def driver_cluster_kwargs(config: CassandraConfig) -> dict[str, Any]:

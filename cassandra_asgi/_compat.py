@@ -16,21 +16,32 @@ from asyncio.events import _get_running_loop
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import cassandra.connection
 from cassandra.query import _clean_column_name
 from cassandra.util import _sanitize_identifiers
 
 __all__ = [
     "RELIED_ON",
+    "RELIED_ON_PER_INSTANCE",
+    "adopt_reply",
     "child_policy",
     "clean_column_name",
     "column_names",
+    "connect_socket",
+    "expect_reply",
     "forget_spent_timer",
+    "io_buffer",
+    "orphan_request",
     "paging_state",
+    "process_segment_buffer",
     "query_retries",
     "rearm_timer",
     "running_loop",
     "sanitize_identifiers",
+    "segment_codec",
+    "session_pools",
     "set_prepare_timeout",
+    "start_handshake",
 ]
 
 #: ``module:object.attribute`` for each private name used below.
@@ -44,7 +55,29 @@ RELIED_ON = (
     "cassandra.cluster:ResponseFuture._col_names",
     "cassandra.cluster:ResponseFuture._query_retries",
     "cassandra.cluster:Session._default_timeout",
+    "cassandra.cluster:Session._pools",
+    "cassandra.cluster:Session._create_response_future",
+    "cassandra.cluster:ResponseFuture._set_result",
+    "cassandra.cluster:ResponseFuture._connection",
+    "cassandra.cluster:ResponseFuture._current_host",
+    "cassandra.cluster:ResponseFuture._req_id",
+    "cassandra.connection:Connection.orphaned_request_ids",
+    "cassandra.connection:Connection.orphaned_threshold",
+    "cassandra.connection:Connection.orphaned_threshold_reached",
+    "cassandra.connection:Connection._iobuf",
+    "cassandra.connection:Connection._socket",
+    "cassandra.connection:Connection._connect_socket",
+    "cassandra.connection:Connection._send_options_message",
+    "cassandra.connection:Connection._is_checksumming_enabled",
+    "cassandra.connection:Connection._process_segment_buffer",
+    "cassandra.connection:_ConnectionIOBuffer._segment_consumed",
     "cassandra.policies:TokenAwarePolicy._child_policy",
+)
+#: Private attributes a driver ``Connection`` only gets in its ``__init__``
+#: (``module:Class.attribute``; checked on an unconnected instance).
+RELIED_ON_PER_INSTANCE = (
+    "cassandra.connection:Connection._requests",
+    "cassandra.connection:Connection._io_buffer",
 )
 
 #: The running event loop of this thread, or ``None`` (``asyncio.get_running_loop`` raises).
@@ -86,6 +119,115 @@ def rearm_timer(future: Any, timeout: float | None) -> None:
 def forget_spent_timer(future: Any) -> None:
     """Drop a finished future's cancelled timer, which refers back to the future."""
     future._timer = None
+
+
+def connect_socket(connection: Any) -> Any:
+    """Open (blocking: connect, TLS handshake) and return a driver connection's socket, as
+    every driver reactor does before serving it (``_loop_io``)."""
+    connection._connect_socket()
+    return connection._socket
+
+
+def start_handshake(connection: Any) -> None:
+    """Send the OPTIONS that starts a connection's protocol handshake (the reactors' step)."""
+    connection._send_options_message()
+
+
+def io_buffer(connection: Any) -> Any:
+    """The buffer a reactor appends received bytes to before ``process_io_buffer()``; the
+    driver replaces it as frames are consumed, so it is asked for at each read."""
+    return connection._iobuf
+
+
+def expect_reply(
+    connection: Any, request_id: int, callback: Any, decoder: Any, result_metadata: Any
+) -> None:
+    """Register what handles the reply on ``request_id``, as ``Connection.send_msg`` does."""
+    connection._requests[request_id] = (callback, decoder, result_metadata)
+
+
+def segment_codec(connection: Any) -> Any:
+    """The protocol v5 segment codec once the connection frames in checksummed segments
+    (after READY), else ``None``; the driver picks it by compression the same way."""
+    if not connection._is_checksumming_enabled:
+        return None
+    driver = cassandra.connection
+    if connection.compressor:
+        return driver.segment_codec_lz4
+    return driver.segment_codec_no_compression
+
+
+def process_segment_buffer(connection: Any) -> None:
+    """The driver's step that moves one received v5 segment into the frame buffer, except
+    when the bytes received end inside a segment header, which the driver would lose.
+
+    ``Connection._process_segment_buffer`` leaves the buffer positioned at its end when fewer
+    bytes than a segment header are there, and the ``reset_io_buffer()`` that follows keeps
+    only what lies after the position: the partial header is dropped and the next header read
+    fails its CRC. The reactor thread's 4 KiB reads seldom end inside those 6 bytes; reads of
+    many replies at once do. Positioned at the start instead, the bytes are kept for the next
+    read.
+    """
+    buffers = connection._io_buffer
+    codec = segment_codec(connection)
+    buffer = buffers.io_buffer
+    if codec is None or buffer.tell() >= codec.header_length_with_crc:
+        cassandra.connection.Connection._process_segment_buffer(connection)
+        return
+    buffer.seek(0)
+    buffers._segment_consumed = False
+
+
+def adopt_reply(
+    driver_session: Any,
+    statement: Any,
+    timeout: float | None,
+    execution_profile: Any,
+    sent: tuple[Any, Any, int, Any],
+    reply: Any,
+) -> Any:
+    """A ``ResponseFuture`` for ``statement`` that takes over a reply to the EXECUTE the lean
+    path sent. ``sent`` is ``(host, connection, request_id, query_plan)``: the connection is
+    already back in its pool, the host was the first of the plan. The future is made as
+    ``execute_async`` would make it (its own timer for ``timeout``) without sending anything,
+    told where the request went, and handed the reply, so the driver's own handling applies
+    from there: its retry policy, re-preparing, paging, warnings, traces, schema changes."""
+    future = driver_session._create_response_future(
+        statement, None, False, None, timeout, execution_profile=execution_profile
+    )
+    host, connection, request_id, plan = sent
+    future.query_plan = plan  # a retry on the next host goes on where the lean path left off
+    future._connection = connection
+    future._current_host = host
+    future._req_id = request_id
+    future.attempted_hosts.append(host)
+    future._set_result(host, connection, None, reply)
+    return future
+
+
+def session_pools(driver_session: Any) -> Any:
+    """The driver session's ``{Host: HostConnection}``, for the lean path (``_lean``) to borrow
+    a connection to the first host of the query plan, as ``ResponseFuture._query`` does."""
+    return driver_session._pools
+
+
+def orphan_request(connection: Any, pool: Any, request_id: int) -> bool:
+    """What the driver's ``ResponseFuture._on_timeout`` does with a request that timed out:
+    stop waiting for it, keep its stream id from reuse until the late reply comes (marking the
+    connection for replacement past the orphan threshold), give the connection back. ``False``
+    when the request was already gone (its connection failed under it)."""
+    try:
+        connection._requests.pop(request_id)
+    except KeyError:
+        return False
+    if not pool.is_shutdown:
+        with connection.lock:
+            orphaned = connection.orphaned_request_ids
+            orphaned.add(request_id)
+            if len(orphaned) >= connection.orphaned_threshold:
+                connection.orphaned_threshold_reached = True
+        pool.return_connection(connection, stream_was_orphaned=True)
+    return True
 
 
 def set_prepare_timeout(driver_session: Any, seconds: float) -> None:

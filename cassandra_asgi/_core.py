@@ -57,6 +57,7 @@ class SessionCore:
         "gate",
         "generation",
         "loop",
+        "loop_io",
         "metrics",
         "pending",
         "shut_down",
@@ -80,6 +81,9 @@ class SessionCore:
         #: The session's spans (``tracing``); ``None`` when nothing would record them, so the
         #: request path checks one attribute.
         self.tracing: Tracing | None = None
+        #: ``io="loop"``: the task that closes the session's connections if the loop stops
+        #: before ``close()`` (``_loop_io.watch_loop``); ``None`` with the reactor thread.
+        self.loop_io: asyncio.Task[None] | None = None
         #: Turns a driver error into one that says more (``health.NoHostExplainer``), on the
         #: failure path only; set by ``connect()``, which knows the cluster.
         self.explain_error: Callable[[BaseException], BaseException] | None = None

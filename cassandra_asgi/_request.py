@@ -44,6 +44,7 @@ def _as_rows(result: Any) -> list[Any]:
 
 class DriverRequest:
     __slots__ = (
+        "__weakref__",  # tests check that nothing keeps a finished request alive
         "abandoned",
         "budget",
         "column_names",
@@ -184,6 +185,22 @@ class DriverRequest:
             return None  # an earlier page's coordinator, if any, is not the culprit
         return future.coordinator_host
 
+    def last_tried(self) -> Any:
+        """The host the page in flight was sent to last (per-host metrics), or ``None``."""
+        tried = getattr(self.response_future, "attempted_hosts", None)
+        return tried[-1] if tried else None
+
+    def read_page_state(self) -> None:
+        """Where the page just delivered ends, and its column names."""
+        future = self.response_future
+        self.paging_state = _compat.paging_state(future)
+        self.column_names = _compat.column_names(future)
+
+    def sent_message(self) -> Any:
+        """The protocol message of the page in flight (its consistency and page size)."""
+        future = self.response_future
+        return None if future is None else future.message
+
     def _finish(self, result: Any, error: BaseException | None) -> None:
         self.settled = True
         core = self.core
@@ -194,17 +211,13 @@ class DriverRequest:
         now = _perf_counter()
         metrics = core.metrics
         metrics.record(now - self.started, error, now)
-        future = self.response_future
-        tried = getattr(future, "attempted_hosts", None)
-        metrics.answered(self.host, tried[-1] if tried else None, error)
+        metrics.answered(self.host, self.last_tried(), error)
         self.host = None
         rows: list[Any] = []
         if error is None:
             if self.abandoned:
                 return
-            future = self.response_future
-            self.paging_state = _compat.paging_state(future)
-            self.column_names = _compat.column_names(future)
+            self.read_page_state()
             rows = result if type(result) is list else _as_rows(result)
         trace = self.trace
         if trace is not None:

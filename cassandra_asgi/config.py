@@ -98,9 +98,32 @@ _FIELDS = (
     "row_factory",
     "trace_statements",
     "tracer_provider",
+    "io",
     "used_hosts_per_remote_dc",
     "cluster_options",
 )
+
+#: Values of ``io`` (see ``_loop_io``); ``CASSANDRA_IO`` picks one when ``io`` is not given.
+IO_MODES = ("thread", "loop")
+IO_ENV = "CASSANDRA_IO"
+
+
+def _io_mode(io: str | None) -> str:
+    """``io`` checked, or when ``None`` the ``CASSANDRA_IO`` environment variable's choice
+    (else ``"thread"``), so a deployment or a test run can switch every session at once."""
+    if io is None:
+        raw = os.environ.get(IO_ENV, "").strip()
+        if not raw:
+            return "thread"
+        if raw not in IO_MODES:
+            raise ConfigError(f"{IO_ENV}: expected one of {', '.join(IO_MODES)}, got {raw!r}")
+        return raw
+    if io not in IO_MODES:
+        raise ConfigError(
+            f"io: expected one of {', '.join(map(repr, IO_MODES))} (who serves the sockets: the "
+            f"driver's reactor thread, or the session's event loop), got {io!r}"
+        )
+    return io
 
 
 class CassandraConfig:
@@ -110,6 +133,9 @@ class CassandraConfig:
     Extra keyword arguments are passed to ``cassandra.cluster.Cluster`` unchanged.
     ``tracer_provider`` (default: OpenTelemetry's global one) and ``trace_statements`` (record
     statement texts in spans; bound values never) are read by the session's tracing
+    (docs/observability.md). ``io`` says who serves the sockets: ``"thread"``, the driver's
+    reactor thread, or ``"loop"``, the session's own event loop (docs/core.md); left out, the
+    ``CASSANDRA_IO`` environment variable decides, else ``"thread"``.
     (docs/observability.md). ``used_hosts_per_remote_dc`` (default 0) lets the default
     load-balancing policy fall back to that many nodes of each remote data centre when no node
     of ``local_dc`` is up (docs/cluster.md: availability against locality).
@@ -132,6 +158,7 @@ class CassandraConfig:
     row_factory: str | Callable[[list[str], list[Any]], list[Any]]
     trace_statements: bool
     tracer_provider: Any
+    io: str
     used_hosts_per_remote_dc: int
     cluster_options: Mapping[str, Any]
 
@@ -152,6 +179,7 @@ class CassandraConfig:
         row_factory: str | Callable[[list[str], list[Any]], list[Any]] = "named_tuple",
         trace_statements: bool = False,
         tracer_provider: Any = None,
+        io: str | None = None,
         used_hosts_per_remote_dc: int = 0,
         **cluster_options: Any,
     ) -> None:
@@ -215,6 +243,12 @@ class CassandraConfig:
                 "tracer_provider: expected an OpenTelemetry TracerProvider (with get_tracer()), "
                 f"got {type(tracer_provider).__name__}"
             )
+        io = _io_mode(io)
+        if io == "loop" and "connection_class" in cluster_options:
+            raise ConfigError(
+                'connection_class: io="loop" brings its own connection class; leave '
+                'connection_class out, or use io="thread"'
+            )
         for reserved in ("contact_points", "port", "auth_provider", "ssl_context", "ssl_options"):
             if reserved in cluster_options:
                 raise ConfigError(f"{reserved}: set it through CassandraConfig's own arguments")
@@ -235,6 +269,7 @@ class CassandraConfig:
             "row_factory": row_factory,
             "trace_statements": trace_statements,
             "tracer_provider": tracer_provider,
+            "io": io,
             "used_hosts_per_remote_dc": used_hosts_per_remote_dc,
             "cluster_options": MappingProxyType(dict(cluster_options)),
         }
@@ -378,7 +413,7 @@ class CassandraConfig:
         points = text("CONTACT_POINTS")
         if points is not None:
             kwargs["contact_points"] = _split_hosts(points, f"{prefix}CONTACT_POINTS")
-        for name in ("KEYSPACE", "LOCAL_DC", "USERNAME", "PASSWORD", "ROW_FACTORY"):
+        for name in ("KEYSPACE", "LOCAL_DC", "USERNAME", "PASSWORD", "ROW_FACTORY", "IO"):
             value = text(name)
             if value is not None:
                 kwargs[name.lower()] = value

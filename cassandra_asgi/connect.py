@@ -23,6 +23,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy
 
 from . import _compat
 from ._core import SessionCore
+from ._loop_io import connection_class_for, watch_loop
 from .config import CassandraConfig
 from .errors import ConnectError
 from .health import NoHostExplainer, describe_cluster, local_dc_down
@@ -38,9 +39,13 @@ log = logging.getLogger("cassandra_asgi")
 ROW_PROFILES = ROW_FACTORIES
 
 
-def build_cluster(config: CassandraConfig) -> Any:
-    """The driver ``Cluster`` for ``config`` (blocking: resolves contact points with DNS)."""
-    return Cluster(**config.cluster_kwargs())
+def build_cluster(config: CassandraConfig, connection_class: Any = None) -> Any:
+    """The driver ``Cluster`` for ``config`` (blocking: resolves contact points with DNS);
+    ``connection_class`` is the loop-served one of ``io="loop"``."""
+    kwargs = config.cluster_kwargs()
+    if connection_class is not None:
+        kwargs["connection_class"] = connection_class
+    return Cluster(**kwargs)
 
 
 def _describe(config: CassandraConfig) -> str:
@@ -150,8 +155,8 @@ class _Attempt:
     def __init__(self) -> None:
         self.cluster: Any = None
 
-    def run(self, config: CassandraConfig) -> tuple[Any, Any]:
-        self.cluster = build_cluster(_resolvable(config))
+    def run(self, config: CassandraConfig, connection_class: Any) -> tuple[Any, Any]:
+        self.cluster = build_cluster(_resolvable(config), connection_class)
         try:
             driver_session = self.cluster.connect(config.keyspace)
         except Exception as exc:
@@ -192,7 +197,8 @@ async def _open(config: CassandraConfig) -> AsyncSession:
     loop = asyncio.get_running_loop()
     admin = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cassandra_asgi")
     attempt = _Attempt()
-    outcome = admin.submit(attempt.run, config)
+    connection_class = connection_class_for(loop) if config.io == "loop" else None
+    outcome = admin.submit(attempt.run, config, connection_class)
     where = _describe(config)
     log.info("connecting to %s (keyspace %s)", where, config.keyspace)
     try:
@@ -215,24 +221,20 @@ async def _open(config: CassandraConfig) -> AsyncSession:
         raise ConnectError(f"could not connect to {where}: {type(exc).__name__}: {exc}") from exc
     core = SessionCore(loop, config.max_in_flight)
     core.tracing = tracing_for(config)
+    if connection_class is not None:
+        core.loop_io = watch_loop(connection_class)
     explainer = NoHostExplainer(cluster, config)
     cluster.register_listener(explainer)
     core.explain_error = explainer
     log.info(
         "connected to %s: %s, tracing %s",
         where,
-        describe_cluster(cluster, keyspace=driver_session.keyspace, io=_io_mode(config)),
+        describe_cluster(cluster, keyspace=driver_session.keyspace, io=config.io),
         "on" if core.tracing is not None else "off",
     )
     return AsyncSession(
         core, cluster, driver_session, admin, contact_points=tuple(where.split(", "))
     )
-
-
-def _io_mode(config: CassandraConfig) -> str:
-    """``thread``: the driver's reactor thread serves the sockets (the only mode until the
-    ``io`` setting exists)."""
-    return str(getattr(config, "io", "thread"))
 
 
 class Connecting:

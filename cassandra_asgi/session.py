@@ -23,6 +23,7 @@ from cassandra.query import PreparedStatement, SimpleStatement, Statement, tuple
 
 from ._binding import bind
 from ._core import SessionCore, process_generation, yield_to_the_loop
+from ._lean import LeanPath, LeanRequest
 from ._request import DriverRequest
 from .errors import SessionClosedError
 from .health import DEFAULT_HEALTH_TIMEOUT, HealthReport, HostStateLog, check_health
@@ -65,6 +66,8 @@ class AsyncSession:
         #: Logs nodes going down and coming back (the driver calls it from its threads).
         self._host_log = HostStateLog()
         cluster.register_listener(self._host_log)
+        #: ``io="loop"``: plain prepared reads skip the driver's ``ResponseFuture`` (``_lean``).
+        self._lean = None if core.loop_io is None else LeanPath(core, cluster, driver_session)
 
     # -- properties ------------------------------------------------------------------------
     @property
@@ -134,6 +137,21 @@ class AsyncSession:
         plain = self._driver.execution_profile_clone_update(profile, row_factory=tuple_factory)
         return plain, shaper
 
+    def _lean_request(
+        self, statement: Any, budget: float | None, execution_profile: Any
+    ) -> LeanRequest | None:
+        """A request for the lean path when the call is its case (``_lean``), else ``None``."""
+        lean = self._lean
+        if lean is None:
+            return None
+        if execution_profile is EXEC_PROFILE_DEFAULT:
+            profile = self._default_profile
+        else:
+            profile = self._profile(execution_profile)
+        if not lean.takes(statement, profile):
+            return None
+        return LeanRequest(lean, budget, statement, profile, execution_profile)
+
     @staticmethod
     def _statement(query: Any, parameters: Any, fetch_size: int | None) -> tuple[Any, Any]:
         """Check the query's kind, bind prepared statements, apply a per-call ``fetch_size``.
@@ -193,25 +211,42 @@ class AsyncSession:
                 await core.gate.wait(deadline)
                 if trace is not None:
                     trace.admitted()
-            request = DriverRequest(core, budget)
-            request.trace = trace
-            request.arm()
-            try:
-                # No local for the driver's future: on failure it holds the exception, whose
-                # traceback holds this frame (a cycle only the cyclic collector would free).
-                request.start(
-                    self._driver.execute_async(
-                        statement,
-                        parameters,
-                        timeout=deadline.remaining(),
-                        execution_profile=execution_profile,
-                        paging_state=paging_state,
-                        **driver_kwargs,
+            lean = (
+                None
+                if paging_state is not None or driver_kwargs
+                else self._lean_request(statement, budget, execution_profile)
+            )
+            request: DriverRequest
+            if lean is not None:
+                request = lean
+                lean.trace = trace
+                lean.arm()
+                try:
+                    lean.send(deadline.remaining())
+                except Exception as exc:
+                    lean.give_back_slot(exc)
+                    raise
+            else:
+                request = DriverRequest(core, budget)
+                request.trace = trace
+                request.arm()
+                try:
+                    # No local for the driver's future: on failure it holds the exception,
+                    # whose traceback holds this frame (a cycle only the cyclic collector
+                    # would free).
+                    request.start(
+                        self._driver.execute_async(
+                            statement,
+                            parameters,
+                            timeout=deadline.remaining(),
+                            execution_profile=execution_profile,
+                            paging_state=paging_state,
+                            **driver_kwargs,
+                        )
                     )
-                )
-            except Exception as exc:
-                request.give_back_slot(exc)
-                raise
+                except Exception as exc:
+                    request.give_back_slot(exc)
+                    raise
             result = AsyncResultSet(request, await request.wait())
         except BaseException as exc:
             if trace is not None:
@@ -436,6 +471,8 @@ class AsyncSession:
             await asyncio.get_running_loop().run_in_executor(self._admin, self._cluster.shutdown)
         finally:
             self._admin.shutdown(wait=False)
+            if self._core.loop_io is not None and not self._core.loop.is_closed():
+                self._core.loop_io.cancel()
 
     async def __aenter__(self) -> AsyncSession:
         return self

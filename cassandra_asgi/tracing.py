@@ -301,15 +301,16 @@ class TracedCall:
         attributes = self.attributes
         if host is not None:
             attributes.update(self.tracing.coordinator(host))
-        future = request.response_future
-        if future is not None:
-            message = future.message
+        message = request.sent_message()
+        if message is not None:
             consistency = _CONSISTENCY.get(getattr(message, "consistency_level", None))
             if consistency is not None:
                 attributes["cassandra.consistency.level"] = consistency
             page_size = getattr(message, "fetch_size", None)
             if page_size:
                 attributes["cassandra.page.size"] = page_size
+        future = request.response_future
+        if future is not None:
             attempts = len(future.attempted_hosts) - self._attempts
             retries = _compat.query_retries(future) - self._retries
             self._attempts += attempts

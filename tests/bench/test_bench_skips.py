@@ -67,7 +67,7 @@ def test_loop_mode_is_set_on_the_real_config_once_it_has_the_option() -> None:
     if not config_has_io():
         pytest.skip(NO_IO_OPTION)
     config = with_io(CassandraConfig(), "loop")
-    assert config.io == "loop"  # type: ignore[attr-defined]
+    assert config.io == "loop"
 
 
 async def test_loop_contenders_are_skipped_with_the_reason_and_the_run_goes_on() -> None:

@@ -30,8 +30,20 @@ def test_the_installed_driver_has_every_private_name_relied_on(name: str) -> Non
         found = getattr(found, part)
 
 
+@pytest.mark.parametrize("name", _compat.RELIED_ON_PER_INSTANCE)
+def test_a_new_driver_object_has_every_private_attribute_relied_on(name: str) -> None:
+    module_name, _, path = name.partition(":")
+    class_name, _, attribute = path.partition(".")
+    instance = getattr(importlib.import_module(module_name), class_name)()
+    assert hasattr(instance, attribute), (
+        f"cassandra-driver {cassandra.__version__}: {name} is gone; adapt "
+        "cassandra_asgi/_compat.py before supporting this version"
+    )
+
+
 def _private_attributes() -> set[str]:
-    return {name.rpartition(".")[2] for name in _compat.RELIED_ON if "." in name.partition(":")[2]}
+    names = _compat.RELIED_ON + _compat.RELIED_ON_PER_INSTANCE
+    return {name.rpartition(".")[2] for name in names if "." in name.partition(":")[2]}
 
 
 def _reaches_past_compat(source: str) -> list[str]:

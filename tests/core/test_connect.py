@@ -99,8 +99,8 @@ async def test_a_connection_that_completes_after_the_timeout_is_shut_down(
     built: list[Any] = []
     real_build = connect_module.build_cluster
 
-    def recording_build(config: CassandraConfig) -> Any:
-        cluster = real_build(config)
+    def recording_build(config: CassandraConfig, *connection_class: Any) -> Any:
+        cluster = real_build(config, *connection_class)
         built.append(cluster)
         return cluster
 

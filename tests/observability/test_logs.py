@@ -40,7 +40,7 @@ async def test_connect_logs_one_info_line_describing_the_cluster_reached(
     assert f"protocol v{protocol}" in line
     assert f"Cassandra {version}" in line
     assert f"keyspace {keyspace}" in line
-    assert "I/O thread" in line
+    assert f"I/O {cassandra_config.io}" in line
     assert "tracing off" in line
 
 

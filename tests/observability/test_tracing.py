@@ -266,3 +266,24 @@ async def test_speculative_executions_are_counted_and_the_answering_node_named(
     speculated = [a for a in spans if "cassandra.speculative_execution.count" in a]  # >= 1
     assert speculated  # a slow node was tried first in four of the six
     assert {a["server.address"] for a in speculated} == {fast.address}
+
+
+async def test_a_read_on_the_lean_path_of_io_loop_names_its_coordinator_and_consistency(
+    traced_config: CassandraConfig, span_exporter: InMemorySpanExporter
+) -> None:
+    async with connect(traced_config.replace(io="loop")) as session:
+        await session.execute("CREATE TABLE IF NOT EXISTS kv (k int PRIMARY KEY, v text)")
+        select = await session.prepare("SELECT v FROM kv WHERE k = ?")
+        select.consistency_level = ConsistencyLevel.ONE
+        span_exporter.clear()
+        rs = await session.execute(select, (1,))
+        assert rs.response_future is None  # the lean path served it
+        hosts = {
+            (h.endpoint.address, h.endpoint.port) for h in session.cluster.metadata.all_hosts()
+        }
+
+    (span,) = db_spans(span_exporter, "SELECT kv")
+    attributes = dict(span.attributes or {})
+    assert (attributes["server.address"], attributes["server.port"]) in hosts
+    assert attributes["cassandra.consistency.level"] == "one"
+    assert span.status.status_code is StatusCode.UNSET
