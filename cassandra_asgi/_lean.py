@@ -245,21 +245,27 @@ class LeanRequest(DriverRequest):
         if pool is None or self.settled:
             return
         pool.return_connection(connection)
+        future = self._adopted_by_driver(error)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            self.core.loop.call_soon_threadsafe(self._follow, future)
+
+    def _adopted_by_driver(self, reply: Any) -> Any:
+        """A driver ``ResponseFuture`` that takes the request over as if it had sent it itself,
+        with ``reply`` (a response or the connection's error) as its first answer
+        (``_compat.adopt_reply``), or the exception that refused it."""
         remaining = self._remaining()
         sent = (self.lean_host, self.connection_used, self.request_id, self.plan)
         try:
-            future = _compat.adopt_reply(
+            return _compat.adopt_reply(
                 self.lean.driver,
                 self.statement,
                 None if remaining is None else max(remaining, 0.0),
                 self.profile_name,
                 sent,
-                error,
+                reply,
             )
         except Exception as exc:
-            future = exc
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            self.core.loop.call_soon_threadsafe(self._follow, future)
+            return exc
 
     def _follow(self, future: Any) -> None:
         """On the loop: follow the driver future that took the request over."""
@@ -287,20 +293,10 @@ class LeanRequest(DriverRequest):
             deadline.cancel()
         if self.settled:
             return  # failed by close(): nobody is left to hand it to
-        remaining = self._remaining()
-        sent = (self.lean_host, self.connection_used, self.request_id, self.plan)
         self.message = None
-        try:
-            future = _compat.adopt_reply(
-                self.lean.driver,
-                self.statement,
-                None if remaining is None else max(remaining, 0.0),
-                self.profile_name,
-                sent,
-                response,
-            )
-        except Exception as exc:
-            self._finish(None, exc)
+        future = self._adopted_by_driver(response)
+        if isinstance(future, Exception):
+            self._finish(None, future)
             return
         self.response_future = future
         # Already counted as sent to this host: follow the future, as ``start()`` would.
