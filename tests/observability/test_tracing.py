@@ -248,7 +248,7 @@ async def test_speculative_executions_are_counted_and_the_answering_node_named(
     fast = cql_cluster.nodes[2]
     for node in cql_cluster.nodes:
         if node is not fast:
-            node.add_latency(0.3, pattern="system.local")
+            node.add_latency(1.0, pattern="system.local")
     eager = ExecutionProfile(
         load_balancing_policy=RoundRobinPolicy(),
         speculative_execution_policy=ConstantSpeculativeExecutionPolicy(0.05, 2),
