@@ -97,6 +97,15 @@ async def first_success_after(session: AsyncSession, select: Any, *, within: flo
     return float("inf")
 
 
+async def local_dc_down_for_the_outage_then_up(
+    session: AsyncSession, cluster: CQLCluster, select: Any
+) -> None:
+    await kill_local_dc(session, cluster, select)
+    await asyncio.sleep(OUTAGE)
+    for node in in_dc(cluster, "dc1"):
+        node.come_up()
+
+
 @pytest.mark.memory_only
 @pytest.mark.cql_cluster(SHAPE, **REALISM)
 async def test_the_session_serves_again_within_two_seconds_of_the_local_dc_answering(
@@ -104,10 +113,7 @@ async def test_the_session_serves_again_within_two_seconds_of_the_local_dc_answe
 ) -> None:
     async with connect(default_config(cql_cluster)) as session:
         select = await prepared_read(session)
-        await kill_local_dc(session, cql_cluster, select)
-        await asyncio.sleep(OUTAGE)
-        for node in in_dc(cql_cluster, "dc1"):
-            node.come_up()
+        await local_dc_down_for_the_outage_then_up(session, cql_cluster, select)
         recovered = await first_success_after(session, select, within=RECOVERY)
         print(f"served again {recovered:.2f} s after dc1 answered")
         assert recovered < RECOVERY
@@ -125,10 +131,7 @@ async def test_after_a_local_dc_outage_the_control_connection_is_back_within_two
     # the driver's schema metadata through it.
     async with connect(default_config(cql_cluster)) as session:
         select = await prepared_read(session)
-        await kill_local_dc(session, cql_cluster, select)
-        await asyncio.sleep(OUTAGE)
-        for node in in_dc(cql_cluster, "dc1"):
-            node.come_up()
+        await local_dc_down_for_the_outage_then_up(session, cql_cluster, select)
         back = time.monotonic()
         await first_success_after(session, select, within=RECOVERY)
         await session.execute("CREATE TABLE outage.after (k int PRIMARY KEY)")
