@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import time
 from asyncio.events import _get_running_loop
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import cassandra.connection
@@ -23,6 +24,7 @@ from cassandra.util import _sanitize_identifiers
 __all__ = [
     "RELIED_ON",
     "RELIED_ON_PER_INSTANCE",
+    "RELIED_ON_PER_SESSION",
     "adopt_reply",
     "child_policy",
     "clean_column_name",
@@ -30,6 +32,7 @@ __all__ = [
     "connect_socket",
     "expect_reply",
     "forget_spent_timer",
+    "initial_pool_futures",
     "io_buffer",
     "orphan_request",
     "paging_state",
@@ -79,6 +82,8 @@ RELIED_ON_PER_INSTANCE = (
     "cassandra.connection:Connection._requests",
     "cassandra.connection:Connection._io_buffer",
 )
+#: Private attributes a driver ``Session`` only gets once connected (checked on a session).
+RELIED_ON_PER_SESSION = ("cassandra.cluster:Session._initial_connect_futures",)
 
 #: The running event loop of this thread, or ``None`` (``asyncio.get_running_loop`` raises).
 running_loop: Callable[[], Any] = _get_running_loop
@@ -209,6 +214,15 @@ def session_pools(driver_session: Any) -> Any:
     """The driver session's ``{Host: HostConnection}``, for the lean path (``_lean``) to borrow
     a connection to the first host of the query plan, as ``ResponseFuture._query`` does."""
     return driver_session._pools
+
+
+def initial_pool_futures(driver_session: Any) -> Collection[Future[Any]]:
+    """The opening of a new session's connection pools, one future per host.
+
+    ``Cluster.connect()`` returns once the first pool is open; the others are still opening
+    on the driver's executor, and nothing public says when they are done.
+    """
+    return driver_session._initial_connect_futures  # type: ignore[no-any-return]
 
 
 def orphan_request(connection: Any, pool: Any, request_id: int) -> bool:

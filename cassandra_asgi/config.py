@@ -367,7 +367,10 @@ class CassandraConfig:
             options["ssl_context"] = self.ssl_context
         if self.protocol_version is not None:
             options["protocol_version"] = self.protocol_version
-        options.setdefault("connect_timeout", self.connect_timeout)
+        # One connection attempt gets half the budget, so a node that accepts and never
+        # answers (a contact point tried first, or a peer whose pool the driver's session
+        # waits on) leaves time for the live ones instead of failing the whole connect.
+        options.setdefault("connect_timeout", self.connect_timeout / 2)
         options.setdefault(
             "reconnection_policy",
             ExponentialReconnectionPolicy(

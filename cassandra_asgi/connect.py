@@ -15,9 +15,11 @@ import socket
 import threading
 from collections.abc import Generator
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from types import TracebackType
 from typing import Any
 
+from cassandra import OperationTimedOut
 from cassandra.cluster import Cluster, NoHostAvailable
 from cassandra.policies import DCAwareRoundRobinPolicy
 
@@ -101,6 +103,19 @@ def _explain(cluster: Any, config: CassandraConfig) -> str | None:
     return None if down is None else str(down)
 
 
+def _silence(exc: Exception, config: CassandraConfig) -> str | None:
+    """Every contact point was silent (a hung process, or a firewall dropping packets)."""
+    errors = getattr(exc, "errors", None) or {}
+    if not isinstance(exc, NoHostAvailable) or not errors:
+        return None
+    if not all(isinstance(error, OperationTimedOut) for error in errors.values()):
+        return None
+    return (
+        f"no answer from {', '.join(map(str, errors))} within {config.connect_timeout / 2}s "
+        f"(each connection attempt gets half of connect_timeout={config.connect_timeout}s)"
+    )
+
+
 def _warn_without_local_dc(cluster: Any, config: CassandraConfig) -> None:
     """A cluster in several data centres and no ``local_dc``: the driver quietly takes the
     data centre of the first node it reached as the local one."""
@@ -149,6 +164,24 @@ def _through_remote_dc(cluster: Any, config: CassandraConfig) -> Any | None:
     return driver_session
 
 
+#: Longest wait, once the driver opened its first pool, for the pools of the other nodes.
+_OTHER_POOLS_WAIT = 2.0
+
+
+def _wait_for_the_other_pools(driver_session: Any, config: CassandraConfig) -> None:
+    """Let the pools of every reachable node open before the session is handed out.
+
+    The driver's session is ready as soon as one pool is open, so the first requests of an
+    app that starts under load would all go to that node, and a speculative execution or a
+    retry would find no other node to try. A node that does not answer is only waited for
+    briefly (its pool keeps opening in the background) so it cannot hold up the app's start.
+    """
+    futures_wait(
+        _compat.initial_pool_futures(driver_session),
+        timeout=min(_OTHER_POOLS_WAIT, config.connect_timeout / 4),
+    )
+
+
 class _Attempt:
     """What the connect thread has built so far, for cleanup if the caller gives up."""
 
@@ -164,11 +197,12 @@ class _Attempt:
             if isinstance(exc, NoHostAvailable):
                 driver_session = _through_remote_dc(self.cluster, config)
             if driver_session is None:
-                reason = _explain(self.cluster, config)
+                reason = _explain(self.cluster, config) or _silence(exc, config)
                 if reason is None:
                     raise
                 raise _Diagnosis(reason) from exc
         _warn_without_local_dc(self.cluster, config)
+        _wait_for_the_other_pools(driver_session, config)
         driver_session.default_fetch_size = config.fetch_size
         _compat.set_prepare_timeout(driver_session, config.request_timeout)
         return self.cluster, driver_session

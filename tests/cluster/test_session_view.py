@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import pytest
 
-from cassandra_asgi import connect
+from cassandra_asgi import AsyncSession, connect
 from cassandra_asgi.errors import ConnectError, ServerError
 from cassandra_asgi.testing import CQLCluster
 
@@ -90,3 +91,31 @@ async def test_a_local_dc_no_node_has_is_a_connect_error_naming_the_dcs_that_exi
     config = cluster_config(cql_cluster, contact_points=points, local_dc="dc3")
     with pytest.raises(ConnectError, match=r"'dc3'.*'dc1', 'dc2'"):
         await connect(config)
+
+
+def _hosts_with_an_open_pool(session: AsyncSession) -> list[str]:
+    state = session.driver_session.get_pool_state()
+    return sorted(host.address for host, pool in state.items() if pool["open_count"])
+
+
+@pytest.mark.memory_only
+@pytest.mark.parametrize("attempt", range(4))  # the driver's own connect often returns early
+async def test_connect_returns_with_a_pool_open_to_every_node(
+    cql_cluster: CQLCluster, attempt: int
+) -> None:
+    async with connect(cluster_config(cql_cluster)) as session:
+        assert _hosts_with_an_open_pool(session) == [n.address for n in cql_cluster.nodes]
+
+
+@pytest.mark.memory_only
+@pytest.mark.cql_cluster(3, detection_delay=60)  # its peers still list the silent node as up
+async def test_a_silent_node_holds_connect_up_briefly(cql_cluster: CQLCluster) -> None:
+    first, second, silent = cql_cluster.nodes
+    silent.partition()
+    config = cluster_config(cql_cluster, contact_points=[first.contact_point], connect_timeout=8)
+    started = time.monotonic()
+    async with connect(config) as session:
+        assert time.monotonic() - started < config.connect_timeout  # the whole budget: a hang
+        assert _hosts_with_an_open_pool(session) == [first.address, second.address]
+        rs = await session.execute("SELECT release_version FROM system.local")
+        assert rs.one() is not None

@@ -110,9 +110,13 @@ def test_credentials_become_a_plain_text_auth_provider(built: list[Any]) -> None
 
 
 def test_other_cluster_options_pass_through(built: list[Any]) -> None:
-    cluster = _build(built, compression=False, connect_timeout=2.5)
+    cluster = _build(built, compression=False, control_connection_timeout=2.5)
     assert cluster.compression is False
-    assert cluster.connect_timeout == 2.5
+    assert cluster.control_connection_timeout == 2.5
+
+
+def test_one_connection_attempt_gets_half_of_connect_timeout(built: list[Any]) -> None:
+    assert _build(built, connect_timeout=3.0).connect_timeout == 1.5
 
 
 def test_driver_rows_give_the_driver_its_own_row_factories() -> None:

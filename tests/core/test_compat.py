@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import importlib
 from pathlib import Path
+from typing import Any
 
 import cassandra
 import pytest
@@ -42,7 +43,7 @@ def test_a_new_driver_object_has_every_private_attribute_relied_on(name: str) ->
 
 
 def _private_attributes() -> set[str]:
-    names = _compat.RELIED_ON + _compat.RELIED_ON_PER_INSTANCE
+    names = _compat.RELIED_ON + _compat.RELIED_ON_PER_INSTANCE + _compat.RELIED_ON_PER_SESSION
     return {name.rpartition(".")[2] for name in names if "." in name.partition(":")[2]}
 
 
@@ -78,3 +79,17 @@ def test_the_check_recognises_a_module_reaching_past_compat() -> None:
         "from cassandra.cluster import _NOT_SET\ndef f(future):\n    return future._col_names\n"
     )
     assert _reaches_past_compat(source) == ["import _NOT_SET", "._col_names"]
+
+
+@pytest.mark.parametrize("name", _compat.RELIED_ON_PER_SESSION)
+async def test_a_connected_driver_session_has_every_private_attribute_relied_on(
+    name: str, cassandra_config: Any
+) -> None:
+    from cassandra_asgi import connect
+
+    attribute = name.rpartition(".")[2]
+    async with connect(cassandra_config) as session:
+        assert hasattr(session.driver_session, attribute), (
+            f"cassandra-driver {cassandra.__version__}: {name} is gone; adapt "
+            "cassandra_asgi/_compat.py before supporting this version"
+        )

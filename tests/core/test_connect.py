@@ -73,6 +73,31 @@ async def test_unresponsive_server_fails_within_connect_timeout(cql_server: Any)
     assert loop.time() - started < 5  # bounded by connect_timeout, not the driver's defaults
 
 
+@pytest.mark.parametrize("attempt", range(3))  # the driver tries the contact points in any order
+async def test_a_hung_contact_point_leaves_time_to_connect_through_the_next(
+    cassandra_config: CassandraConfig, attempt: int
+) -> None:
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)  # the kernel accepts; nothing ever answers
+        hung_point = f"127.0.0.1:{hung.getsockname()[1]}"
+        live_points = [f"{host}:{port}" for host, port in cassandra_config.endpoints]
+        config = cassandra_config.replace(
+            contact_points=[hung_point, *live_points], connect_timeout=3.0
+        )
+        async with connect(config) as session:
+            assert (await session.execute("SELECT release_version FROM system.local")).one()
+
+
+async def test_a_silent_contact_point_is_named_with_the_time_it_was_given() -> None:
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        point = f"127.0.0.1:{hung.getsockname()[1]}"
+        with pytest.raises(ConnectError, match=rf"no answer from {point} within 0\.5s"):
+            await connect(CassandraConfig(contact_points=[point], connect_timeout=1.0))
+
+
 @pytest.mark.memory_only
 async def test_credentials_are_sent_and_the_password_is_never_logged(
     caplog: pytest.LogCaptureFixture,
