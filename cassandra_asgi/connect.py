@@ -103,7 +103,7 @@ def _explain(cluster: Any, config: CassandraConfig) -> str | None:
     return None if down is None else str(down)
 
 
-def _silence(exc: Exception, config: CassandraConfig) -> str | None:
+def _silence(exc: Exception, cluster: Any, config: CassandraConfig) -> str | None:
     """Every contact point was silent (a hung process, or a firewall dropping packets)."""
     errors = getattr(exc, "errors", None) or {}
     if not isinstance(exc, NoHostAvailable) or not errors:
@@ -111,8 +111,8 @@ def _silence(exc: Exception, config: CassandraConfig) -> str | None:
     if not all(isinstance(error, OperationTimedOut) for error in errors.values()):
         return None
     return (
-        f"no answer from {', '.join(map(str, errors))} within {config.connect_timeout / 2}s "
-        f"(each connection attempt gets half of connect_timeout={config.connect_timeout}s)"
+        f"no answer from {', '.join(map(str, errors))} within {cluster.connect_timeout}s "
+        f"(the time one connection attempt gets; connect_timeout={config.connect_timeout}s)"
     )
 
 
@@ -197,7 +197,7 @@ class _Attempt:
             if isinstance(exc, NoHostAvailable):
                 driver_session = _through_remote_dc(self.cluster, config)
             if driver_session is None:
-                reason = _explain(self.cluster, config) or _silence(exc, config)
+                reason = _explain(self.cluster, config) or _silence(exc, self.cluster, config)
                 if reason is None:
                     raise
                 raise _Diagnosis(reason) from exc
