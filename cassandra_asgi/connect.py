@@ -84,7 +84,7 @@ def _resolvable(config: CassandraConfig) -> CassandraConfig:
     return config.replace(contact_points=kept)
 
 
-def _explain(cluster: Any, config: CassandraConfig) -> str | None:
+def _explain(cluster: Any, config: CassandraConfig, exc: Exception) -> str | None:
     """What the cluster's metadata says about a failed connect, when it says it better than
     the driver's "Unable to connect to any servers"."""
     metadata = cluster.metadata
@@ -100,14 +100,16 @@ def _explain(cluster: Any, config: CassandraConfig) -> str | None:
             f"{', '.join(map(repr, seen))}"
         )
     down = local_dc_down(cluster, config)
-    return None if down is None else str(down)
+    if down is not None:
+        return str(down)
+    return _silence(exc, cluster, config)
 
 
 def _silence(exc: Exception, cluster: Any, config: CassandraConfig) -> str | None:
     """Every contact point was silent (a hung process, or a firewall dropping packets)."""
-    errors = getattr(exc, "errors", None) or {}
-    if not isinstance(exc, NoHostAvailable) or not errors:
+    if not isinstance(exc, NoHostAvailable) or not exc.errors:
         return None
+    errors = exc.errors
     if not all(isinstance(error, OperationTimedOut) for error in errors.values()):
         return None
     return (
@@ -197,7 +199,7 @@ class _Attempt:
             if isinstance(exc, NoHostAvailable):
                 driver_session = _through_remote_dc(self.cluster, config)
             if driver_session is None:
-                reason = _explain(self.cluster, config) or _silence(exc, self.cluster, config)
+                reason = _explain(self.cluster, config, exc)
                 if reason is None:
                     raise
                 raise _Diagnosis(reason) from exc
