@@ -33,8 +33,14 @@ from cassandra.protocol import ProtocolHandler
 from cassandra.segment import Segment
 
 from . import _compat
+from ._losses import ReportsLosses
 
-__all__ = ["LoopConnection", "LoopTimer", "connection_class_for", "watch_loop"]
+__all__ = [
+    "LoopConnection",
+    "LoopTimer",
+    "connection_class_for",
+    "watch_loop",
+]
 
 log = logging.getLogger("cassandra_asgi")
 
@@ -79,7 +85,7 @@ class LoopTimer:
             handle.cancel()
 
 
-class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
+class LoopConnection(ReportsLosses, Connection):  # type: ignore[misc]  # the driver is untyped
     """A driver connection whose socket the session's event loop reads and writes."""
 
     #: Set on the per-session subclass (``connection_class_for``).
@@ -180,7 +186,7 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
 
     def close(self) -> None:
         with self.lock:
-            if self.is_closed:  # type: ignore[has-type]  # an untyped driver attribute
+            if self.is_closed:
                 return
             self.is_closed = True
         log.debug("closing loop-served connection (%s) to %s", id(self), self.endpoint)
@@ -278,7 +284,7 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
         except _RETRY_LATER:
             sent = 0
         except OSError as exc:
-            self.defunct(exc)
+            self._lose(exc)
             return
         if sent < len(data):
             pending.append(data[sent:])
@@ -303,7 +309,7 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
             except _RETRY_LATER:
                 break
             except OSError as exc:
-                self.defunct(exc)
+                self._lose(exc)
                 return
             if not count:
                 closed_by_peer = True
@@ -323,8 +329,16 @@ class LoopConnection(Connection):  # type: ignore[misc]  # the driver is untyped
                 self.defunct(exc)
                 return
         if closed_by_peer:
-            log.debug("connection %s closed by the server", self)
-            self.close()
+            self._lose(ConnectionShutdown(f"{self.endpoint} closed the connection"))
+
+    def _lose(self, error: BaseException) -> None:
+        """The socket failed (a reset, or the server closed it): fail the connection and
+        tell its owner (``_losses``)."""
+        serving = self._serving()
+        log.debug("connection %s lost: %s", self, error)
+        self.defunct(error)
+        if serving:
+            self._report_loss()
 
 
 def connection_class_for(loop: asyncio.AbstractEventLoop) -> type[LoopConnection]:
@@ -336,6 +350,7 @@ def connection_class_for(loop: asyncio.AbstractEventLoop) -> type[LoopConnection
 def close_all(connection_class: type[LoopConnection], reason: str) -> None:
     """Refuse new connections and close the open ones (on the loop thread)."""
     connection_class.stopped = reason
+    connection_class.cluster = None
     for connection in list(connection_class.open_connections):
         connection.defunct(ConnectionShutdown(reason))
         connection._release_socket()

@@ -26,6 +26,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy
 from . import _compat
 from ._core import SessionCore
 from ._loop_io import connection_class_for, watch_loop
+from ._losses import report_losses_to, reporting_reactor_connection
 from .config import CassandraConfig
 from .errors import ConnectError
 from .health import NoHostExplainer, describe_cluster, local_dc_down
@@ -41,9 +42,20 @@ log = logging.getLogger("cassandra_asgi")
 ROW_PROFILES = ROW_FACTORIES
 
 
+def session_connection_class(config: CassandraConfig, loop: asyncio.AbstractEventLoop) -> Any:
+    """A connection class of the session's own, which reports connections that die
+    (``_losses``): loop-served with ``io="loop"``, else the driver's reactor one; ``None``
+    when the application chose its own ``connection_class``."""
+    if config.io == "loop":
+        return connection_class_for(loop)
+    if "connection_class" in config.cluster_options:
+        return None
+    return reporting_reactor_connection(Cluster.connection_class)
+
+
 def build_cluster(config: CassandraConfig, connection_class: Any = None) -> Any:
-    """The driver ``Cluster`` for ``config`` (blocking: resolves contact points with DNS);
-    ``connection_class`` is the loop-served one of ``io="loop"``."""
+    """The driver ``Cluster`` for ``config`` (blocking: resolves contact points with DNS),
+    with ``connection_class`` if given (``session_connection_class``)."""
     kwargs = config.cluster_kwargs()
     if connection_class is not None:
         kwargs["connection_class"] = connection_class
@@ -233,7 +245,7 @@ async def _open(config: CassandraConfig) -> AsyncSession:
     loop = asyncio.get_running_loop()
     admin = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cassandra_asgi")
     attempt = _Attempt()
-    connection_class = connection_class_for(loop) if config.io == "loop" else None
+    connection_class = session_connection_class(config, loop)
     outcome = admin.submit(attempt.run, config, connection_class)
     where = _describe(config)
     log.info("connecting to %s (keyspace %s)", where, config.keyspace)
@@ -257,8 +269,10 @@ async def _open(config: CassandraConfig) -> AsyncSession:
         raise ConnectError(f"could not connect to {where}: {type(exc).__name__}: {exc}") from exc
     core = SessionCore(loop, config.max_in_flight)
     core.tracing = tracing_for(config)
-    if connection_class is not None:
+    if config.io == "loop":
         core.loop_io = watch_loop(connection_class)
+    if connection_class is not None:
+        report_losses_to(connection_class, cluster)
     explainer = NoHostExplainer(cluster, config)
     cluster.register_listener(explainer)
     core.explain_error = explainer

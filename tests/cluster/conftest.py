@@ -42,7 +42,8 @@ def cluster_config(cluster: CQLCluster | ClusterProcess, **overrides: Any) -> Ca
         "contact_points": points,
         "port": cluster.port,
         "reconnection_policy": ConstantReconnectionPolicy(0.2, max_attempts=None),
-        # an idle connection to a node that died is noticed by the heartbeat only
+        # an idle connection to a node that hangs (never answers) is noticed by the heartbeat
+        # only; one the node reset or closed, at once (cassandra_asgi._losses)
         "idle_heartbeat_interval": 1,
         "idle_heartbeat_timeout": 2,
         "status_event_refresh_window": 0,

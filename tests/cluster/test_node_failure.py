@@ -158,6 +158,45 @@ async def test_two_of_three_replicas_down_at_quorum_is_unavailable_at_once(
     print(f"Unavailable after {elapsed * 1000:.1f} ms")
 
 
+#: Longer than any test waits: the peers never report the killed node down, so only the
+#: session's own connections to it can tell.
+PEERS_NEVER_TELL = 60.0
+#: The driver's own heartbeat settings (``cluster_config`` makes it beat every second).
+DRIVER_HEARTBEAT = {"idle_heartbeat_interval": 30, "idle_heartbeat_timeout": 30}
+
+
+@pytest.mark.memory_only
+@pytest.mark.cql_cluster(3, detection_delay=PEERS_NEVER_TELL)
+async def test_the_node_holding_the_control_connection_is_marked_down_when_killed(
+    cql_cluster: CQLCluster,
+) -> None:
+    async with connect(cluster_config(cql_cluster, **DRIVER_HEARTBEAT)) as session:
+        control = session.cluster.get_control_connection_host()
+        cql_cluster.node(control.address).kill()
+
+        assert await eventually(lambda: not control.is_up, within=5)
+        assert await eventually(
+            lambda: session.cluster.get_control_connection_host() not in (None, control),
+            within=5,
+        )
+        assert await session.ping() > 0
+
+
+@pytest.mark.memory_only
+@pytest.mark.cql_cluster(3, detection_delay=PEERS_NEVER_TELL)
+async def test_a_node_killed_while_its_connections_are_idle_is_marked_down_at_once(
+    cql_cluster: CQLCluster,
+) -> None:
+    async with connect(cluster_config(cql_cluster, **DRIVER_HEARTBEAT)) as session:
+        control = session.cluster.get_control_connection_host()
+        victim = next(h for h in session.cluster.metadata.all_hosts() if h != control)
+        cql_cluster.node(victim.address).kill()
+
+        # Far sooner than the driver's heartbeat (idle_heartbeat_interval, 30 s) would notice.
+        assert await eventually(lambda: not victim.is_up, within=5)
+        assert control.is_up
+
+
 async def kill_dc(session: AsyncSession, cluster: CQLCluster, dc: str) -> None:
     for node in cluster.nodes:
         if node.dc == dc:

@@ -93,3 +93,20 @@ async def test_a_connected_driver_session_has_every_private_attribute_relied_on(
             f"cassandra-driver {cassandra.__version__}: {name} is gone; adapt "
             "cassandra_asgi/_compat.py before supporting this version"
         )
+
+
+def test_the_drivers_reactor_connection_reads_where_the_session_watches_for_losses() -> None:
+    """Thread mode wraps the reactor's ``handle_read`` (``_losses``); without it, a node killed
+    while idle would be noticed at the next heartbeat only."""
+    from cassandra.cluster import Cluster
+
+    from cassandra_asgi._losses import reporting_reactor_connection
+
+    base = Cluster.connection_class
+    assert callable(getattr(base, "handle_read", None)), (
+        f"cassandra-driver {cassandra.__version__}: {base.__name__} has no handle_read; adapt "
+        "cassandra_asgi/_losses.py before supporting this version"
+    )
+    reporting = reporting_reactor_connection(base)
+    assert issubclass(reporting, base)
+    assert reporting.handle_read is not base.handle_read

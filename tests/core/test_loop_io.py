@@ -202,13 +202,6 @@ def test_the_loop_stopping_refuses_new_connections_naming_the_cause(
 
 
 @pytest.mark.cql_cluster(3, detection_delay=0.5)
-@pytest.mark.xfail(
-    reason=(
-        "open in issue 16: in loop mode, when the killed node holds the control connection, "
-        "the session sometimes never marks it down (about 2 runs in 5)"
-    ),
-    strict=False,
-)
 async def test_a_killed_node_is_routed_around_and_reconnected_when_it_returns(
     cql_cluster: CQLCluster,
 ) -> None:
