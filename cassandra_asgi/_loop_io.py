@@ -35,12 +35,7 @@ from cassandra.segment import Segment
 from . import _compat
 from ._losses import ReportsLosses
 
-__all__ = [
-    "LoopConnection",
-    "LoopTimer",
-    "connection_class_for",
-    "watch_loop",
-]
+__all__ = ["LoopConnection", "LoopTimer", "connection_class_for", "watch_loop"]
 
 log = logging.getLogger("cassandra_asgi")
 
