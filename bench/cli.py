@@ -52,6 +52,7 @@ class Settings:
     http_warmup: float
     http_rounds: int
     http_apps: tuple[str, ...] | None
+    http_load: str
     error_failures: int
     error_rounds: int
     sections: tuple[str, ...]
@@ -75,6 +76,7 @@ FULL = Settings(
     http_warmup=0.5,
     http_rounds=5,
     http_apps=None,
+    http_load="auto",
     error_failures=20_000,
     error_rounds=3,
     sections=SECTIONS,
@@ -142,6 +144,10 @@ def _parser() -> argparse.ArgumentParser:
     tuning.add_argument("--http-warmup", type=float)
     tuning.add_argument("--http-rounds", type=int)
     tuning.add_argument("--http-apps", type=_name_list, help="only these HTTP apps")
+    tuning.add_argument(
+        "--http-load", choices=("auto", "wrk", "python"),
+        help="what sends the HTTP load: wrk when installed (auto), or the Python generator",
+    )  # fmt: skip
     tuning.add_argument("--error-failures", type=int, help="failing requests per storm round")
     tuning.add_argument("--error-rounds", type=int)
     tuning.add_argument(
@@ -232,6 +238,7 @@ async def run_sections(
             keys=settings.keys,
             progress=progress,
             only=settings.http_apps,
+            load=settings.http_load,
         )
     if "errors" in settings.sections:
         progress(f"error storm (after {time.perf_counter() - began:.1f} s):")

@@ -200,6 +200,8 @@ class HttpSummary:
 @dataclass
 class HttpResults:
     connections: int
+    #: What sent the load (``bench.loadgen --tool``): ``"wrk"``, or ``"python"`` without wrk.
+    tool: str = "python"
     by_app: dict[str, HttpSummary] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     #: Ours' I/O mode per app, ``None`` for the apps not built on ours.
@@ -227,9 +229,10 @@ async def measure_http(
     keys: int,
     progress: Progress,
     only: Sequence[str] | None = None,
+    load: str = "auto",
 ) -> HttpResults:
     """Serve every app of ``APPS`` (or those named in ``only``) that can run here, and load
-    them in turn; the others are skipped with the reason."""
+    them in turn (``load``: ``bench.loadgen --tool``); the others are skipped with the reason."""
     results = HttpResults(connections=connections)
     apps: dict[str, App] = {}
     for name, app in APPS.items():
@@ -259,18 +262,20 @@ async def measure_http(
             sys.executable, "-m", "bench.loadgen",
             "--paths-file", str(paths_file),
             "--connections", str(connections), "--duration", str(duration),
-            "--warmup", str(warmup), "--rounds", str(rounds),
+            "--warmup", str(warmup), "--rounds", str(rounds), "--tool", load,
         ]  # fmt: skip
         for name, server in servers.items():
             command += ["--target", f"{name}=127.0.0.1:{server.port}"]
         loadgen = await asyncio.create_subprocess_exec(
             *command, cwd=REPO_ROOT, env=child_environment(), stdout=subprocess.PIPE
         )
-        budget = (warmup + duration * rounds) * len(servers) + 60.0
+        # wrk runs whole seconds: at least one each
+        budget = (max(warmup, 1.0) + max(duration, 1.0) * rounds) * len(servers) + 60.0
         stdout, _ = await asyncio.wait_for(loadgen.communicate(), budget)
         if loadgen.returncode != 0:
             raise RuntimeError(f"bench.loadgen exited with status {loadgen.returncode}")
         report = json.loads(stdout)
+        results.tool = report["tool"]
     finally:
         _remove(paths_file)
         for server in servers.values():

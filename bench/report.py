@@ -221,6 +221,7 @@ def _http_section(http: HttpResults) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     section = {
         "connections": http.connections,
+        "load_tool": http.tool,
         "apps": {
             name: {**s.as_json(), "io": http.io.get(name), "ratio_to_sync": ratio(s.rps, sync_rps)}
             for name, s in http.by_app.items()
@@ -374,7 +375,11 @@ def format_table(report: dict[str, Any]) -> str:
     http = report.get("http")
     if http:
         lines.append("")
-        lines.append(f"HTTP end to end, {http['connections']} keep-alive connections (uvicorn)")
+        tool = http.get("load_tool", "python")
+        lines.append(
+            f"HTTP end to end, {http['connections']} keep-alive connections (uvicorn), "
+            f"load from {'wrk -t1' if tool == 'wrk' else 'the Python load generator'}"
+        )
         lines.append(
             f"{'app':<28}{'req/s':>10}{'vs sync':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
         )
