@@ -32,7 +32,7 @@ from .errors import ConnectError
 from .health import NoHostExplainer, describe_cluster, local_dc_down
 from .rows import ROW_FACTORIES
 from .session import AsyncSession
-from .tracing import tracing_for
+from .tracing import Tracing, tracing_for
 
 __all__ = ["ROW_PROFILES", "Connecting", "build_cluster", "connect"]
 
@@ -202,7 +202,9 @@ class _Attempt:
     def __init__(self) -> None:
         self.cluster: Any = None
 
-    def run(self, config: CassandraConfig, connection_class: Any) -> tuple[Any, Any]:
+    def run(
+        self, config: CassandraConfig, connection_class: Any
+    ) -> tuple[Any, Any, Tracing | None]:
         self.cluster = build_cluster(_resolvable(config), connection_class)
         try:
             driver_session = self.cluster.connect(config.keyspace)
@@ -219,9 +221,11 @@ class _Attempt:
         _wait_for_the_other_pools(driver_session, config)
         driver_session.default_fetch_size = config.fetch_size
         _compat.set_prepare_timeout(driver_session, config.request_timeout)
-        return self.cluster, driver_session
+        # Here, not on the loop: the first call imports opentelemetry and looks up its
+        # entry points, tens of milliseconds (hundreds on a cold disk).
+        return self.cluster, driver_session, tracing_for(config)
 
-    def discard(self, outcome: Future[tuple[Any, Any]], admin: ThreadPoolExecutor) -> None:
+    def discard(self, outcome: Future[Any], admin: ThreadPoolExecutor) -> None:
         """Shut down whatever was built, after the connect thread is done with it."""
 
         def wait_then_shutdown() -> None:
@@ -250,7 +254,7 @@ async def _open(config: CassandraConfig) -> AsyncSession:
     where = _describe(config)
     log.info("connecting to %s (keyspace %s)", where, config.keyspace)
     try:
-        cluster, driver_session = await asyncio.wait_for(
+        cluster, driver_session, tracing = await asyncio.wait_for(
             asyncio.wrap_future(outcome), config.connect_timeout
         )
     except asyncio.CancelledError:
@@ -268,7 +272,7 @@ async def _open(config: CassandraConfig) -> AsyncSession:
             raise ConnectError(f"could not connect to {where}: {exc}") from exc.__cause__
         raise ConnectError(f"could not connect to {where}: {type(exc).__name__}: {exc}") from exc
     core = SessionCore(loop, config.max_in_flight)
-    core.tracing = tracing_for(config)
+    core.tracing = tracing
     if config.io == "loop":
         core.loop_io = watch_loop(connection_class)
     if connection_class is not None:
