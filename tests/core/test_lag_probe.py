@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import time
+
+import pytest
 
 from cassandra_asgi.testing.lag import LoopLagProbe
 
@@ -56,3 +59,47 @@ async def test_probe_takes_samples_while_the_block_runs() -> None:
     async with LoopLagProbe(interval=0.005) as probe:
         await asyncio.sleep(0.1)
     assert probe.samples >= 5
+
+
+def _build_a_heap_of_cycles(objects: int) -> list[list[object]]:
+    """Objects the cyclic collector must walk on every full collection."""
+    heap: list[list[object]] = []
+    for _ in range(objects):
+        cell: list[object] = []
+        cell.append(cell)
+        heap.append(cell)
+    return heap
+
+
+async def test_probe_forgives_garbage_collection_but_reports_its_longest_pause() -> None:
+    heap = _build_a_heap_of_cycles(1_000_000)
+    async with LoopLagProbe(interval=0.005) as probe:
+        await asyncio.sleep(0.02)
+        started = time.perf_counter()
+        gc.collect()  # what an allocation anywhere in the process may start
+        pause = time.perf_counter() - started
+        await asyncio.sleep(0.02)
+    del heap
+    assert pause >= 0.02, "the heap was too small to make a pause worth measuring"
+    assert probe.max_lag >= pause * 0.9
+    assert probe.max_gc_pause == pytest.approx(pause, rel=0.2)
+    assert probe.max_blocked < probe.max_lag - pause * 0.8
+
+
+async def test_probe_still_counts_a_blocking_call_made_beside_a_collection() -> None:
+    heap = _build_a_heap_of_cycles(1_000_000)
+    async with LoopLagProbe(interval=0.005) as probe:
+        await asyncio.sleep(0.02)
+        gc.collect()
+        time.sleep(0.1)  # noqa: ASYNC251 - deliberately block the loop
+        await asyncio.sleep(0.02)
+    del heap
+    assert probe.max_gc_pause > 0
+    assert probe.max_blocked >= 0.08
+
+
+async def test_probe_stops_listening_to_the_collector_when_it_ends() -> None:
+    before = list(gc.callbacks)
+    async with LoopLagProbe(interval=0.005):
+        assert len(gc.callbacks) == len(before) + 1
+    assert gc.callbacks == before
