@@ -45,6 +45,7 @@ __all__ = [
     "session_pools",
     "set_prepare_timeout",
     "start_handshake",
+    "take_reply_callbacks",
 ]
 
 #: ``module:object.attribute`` for each private name used below.
@@ -149,6 +150,14 @@ def expect_reply(
 ) -> None:
     """Register what handles the reply on ``request_id``, as ``Connection.send_msg`` does."""
     connection._requests[request_id] = (callback, decoder, result_metadata)
+
+
+def take_reply_callbacks(connection: Any) -> list[Callable[[Any], Any]]:
+    """Every callback still waiting for a reply on ``connection``, which forgets them, as
+    ``Connection.error_all_requests`` takes them before failing each."""
+    with connection.lock:
+        requests, connection._requests = connection._requests, {}
+    return [callback for callback, _, _ in requests.values()]
 
 
 def segment_codec(connection: Any) -> Any:

@@ -25,6 +25,7 @@ import io
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -41,10 +42,20 @@ log = logging.getLogger("cassandra_asgi")
 
 #: Bytes asked of the socket per ``recv_into``: replies of many requests at once.
 _READ_CHUNK = 256 * 1024
-#: Full chunks read before handling them and letting other callbacks run.
-_FULL_READS_PER_CALLBACK = 4
+#: Bytes one read callback may take from the socket, at most and at least. What is left stays
+#: in the socket, which stays readable, for the next loop iteration.
+_MAX_READ_PER_CALLBACK = 4 * _READ_CHUNK
+_MIN_READ_PER_CALLBACK = 4 * 1024
+#: Seconds one read callback should spend handing replies to the driver. Small replies cost
+#: far more to parse per byte than large ones (a burst of 1,000 one-row replies fits in 64 KiB),
+#: so the byte budget follows the time it took: halved when over, doubled when well under.
+_HANDLING_BUDGET = 0.002
 #: Largest payload of one v5 segment.
 _SEGMENT_PAYLOAD = Segment.MAX_PAYLOAD_LENGTH
+#: Requests of a lost connection failed per loop iteration. Each failure runs the retry
+#: policy and may send the request again; 300 of them in one callback stall the loop for
+#: tens of milliseconds.
+_FAILED_PER_ITERATION = 32
 _RETRY_LATER = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
@@ -108,6 +119,7 @@ class LoopConnection(ReportsLosses, Connection):  # type: ignore[misc]  # the dr
         self._writer_armed = False
         self._reader_armed = False
         self._chunk = bytearray(_READ_CHUNK)
+        self._read_budget = _MIN_READ_PER_CALLBACK  # grows while the replies are cheap
         self._view = memoryview(self._chunk)
         self._sock: Any = None
         # Blocking, in the driver's thread: connect and TLS handshake.
@@ -193,6 +205,33 @@ class LoopConnection(ReportsLosses, Connection):  # type: ignore[misc]  # the dr
             if not self.connected_event.is_set():
                 self.last_error = shutdown
             self.connected_event.set()
+
+    def error_all_requests(self, exc: BaseException) -> None:
+        """Fail every request waiting on this connection, a few per loop iteration.
+
+        The driver fails them all in one go on the calling thread, or past a threshold from a
+        thread of its own, which here would send every retry across threads."""
+        if threading.get_ident() != self.loop_thread:
+            try:
+                self.loop.call_soon_threadsafe(self.error_all_requests, exc)
+            except RuntimeError:  # the loop is closed: nothing there would fail them
+                Connection.error_all_requests(self, exc)
+            return
+        callbacks = _compat.take_reply_callbacks(self)
+        if callbacks:
+            self._fail_requests(callbacks, ConnectionShutdown(str(exc)), 0)
+
+    def _fail_requests(
+        self, callbacks: list[Callable[[Any], Any]], error: ConnectionShutdown, start: int
+    ) -> None:
+        end = start + _FAILED_PER_ITERATION
+        for callback in callbacks[start:end]:
+            try:
+                callback(error)
+            except Exception:
+                log.warning("failing a request of lost connection %s raised", self, exc_info=True)
+        if end < len(callbacks):
+            self.loop.call_soon(self._fail_requests, callbacks, error, end)
 
     def _process_segment_buffer(self) -> None:
         _compat.process_segment_buffer(self)
@@ -297,10 +336,12 @@ class LoopConnection(ReportsLosses, Connection):  # type: ignore[misc]  # the dr
         iobuf = _compat.io_buffer(self)
         view = self._view
         closed_by_peer = False
-        full_reads = 0
-        while True:
+        budget = self._read_budget
+        remaining = budget
+        while remaining > 0:
+            asked = min(remaining, _READ_CHUNK)
             try:
-                count = sock.recv_into(view)
+                count = sock.recv_into(view, asked)
             except _RETRY_LATER:
                 break
             except OSError as exc:
@@ -312,19 +353,26 @@ class LoopConnection(ReportsLosses, Connection):  # type: ignore[misc]  # the dr
             iobuf.write(view[:count])
             if self._tls and sock.pending():
                 continue  # decrypted bytes the selector cannot see: take them now
-            # A short read empties the socket. After a few full ones the rest waits for the
-            # next iteration (the socket stays readable), so one callback stays short.
-            full_reads += 1
-            if count < _READ_CHUNK or full_reads == _FULL_READS_PER_CALLBACK:
-                break
+            remaining -= count
+            if count < asked:
+                break  # a short read emptied the socket
         if iobuf.tell():
+            started = time.perf_counter()
             try:
                 self.process_io_buffer()
             except Exception as exc:  # a malformed frame: nothing later on it can be trusted
                 self.defunct(exc)
                 return
+            self._adapt_read_budget(time.perf_counter() - started, budget - remaining, budget)
         if closed_by_peer:
             self._lose(ConnectionShutdown(f"{self.endpoint} closed the connection"))
+
+    def _adapt_read_budget(self, spent: float, taken: int, budget: int) -> None:
+        """Keep one callback's share of the replies near ``_HANDLING_BUDGET`` seconds."""
+        if spent > _HANDLING_BUDGET:
+            self._read_budget = max(_MIN_READ_PER_CALLBACK, min(budget, taken) // 2)
+        elif taken >= budget and spent < _HANDLING_BUDGET / 4:
+            self._read_budget = min(_MAX_READ_PER_CALLBACK, budget * 2)
 
     def _lose(self, error: BaseException) -> None:
         """The socket failed (a reset, or the server closed it): fail the connection and

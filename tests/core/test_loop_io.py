@@ -12,11 +12,13 @@ import asyncio
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from cassandra import OperationTimedOut
+from cassandra.connection import ConnectionShutdown
 from cassandra.policies import ConstantReconnectionPolicy
 
 from cassandra_asgi import AsyncSession, CassandraConfig, connect
@@ -278,3 +280,67 @@ async def test_many_large_replies_read_at_once_arrive_whole(
         pages = await asyncio.gather(*(session.execute(select, (k,)) for k in values))
         assert [page.one().v for page in pages] == list(values.values())
         assert session.cluster.protocol_version == 5  # framed in segments
+
+
+class LoopTicks:
+    """Counts loop iterations (a callback that reschedules itself), to tell in which one
+    each result reached its caller."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._loop = asyncio.get_running_loop()
+        self._handle = self._loop.call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self.count += 1
+        self._handle = self._loop.call_soon(self._tick)
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+
+async def test_a_burst_of_replies_reaches_callers_over_several_loop_iterations(
+    cql_server: CQLServer,
+) -> None:
+    async with connect(loop_config(cql_server)) as session:
+        select = await with_table(session)
+        cql_server.add_latency(0.2, "FROM lio.kv")
+        answered_at: list[int] = []
+        ticks = LoopTicks()
+
+        async def read(k: int) -> None:
+            await session.execute(select, (k,))
+            answered_at.append(ticks.count)
+
+        tasks = [asyncio.ensure_future(read(k)) for k in range(300)]
+        assert await eventually(lambda: session.in_flight == 300, within=10)
+        time.sleep(0.5)  # noqa: ASYNC251 - let every reply wait in the socket at once
+        await asyncio.wait_for(asyncio.gather(*tasks), 20)
+        ticks.stop()
+    assert len(answered_at) == 300
+    # Handed to the driver all in one read callback, all 300 would come in one iteration.
+    assert len(set(answered_at)) >= 3
+
+
+async def test_requests_of_a_lost_connection_fail_a_few_per_loop_iteration(
+    cql_server: CQLServer,
+) -> None:
+    async with connect(loop_config(cql_server)) as session:
+        select = await with_table(session)  # not idempotent: a lost request is not retried
+        cql_server.add_latency(5.0, "FROM lio.kv")
+        failed_at: list[int] = []
+        ticks = LoopTicks()
+
+        async def read(k: int) -> None:
+            with pytest.raises(ConnectionShutdown):
+                await session.execute(select, (k,))
+            failed_at.append(ticks.count)
+
+        # Fewer than the driver's threshold for failing them from a thread of its own.
+        tasks = [asyncio.ensure_future(read(k)) for k in range(96)]
+        assert await eventually(lambda: session.in_flight == 96, within=10)
+        await asyncio.to_thread(cql_server.drop_connections)
+        await asyncio.wait_for(asyncio.gather(*tasks), 20)
+        ticks.stop()
+    assert len(failed_at) == 96
+    assert len(set(failed_at)) >= 3  # 32 at a time
