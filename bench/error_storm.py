@@ -108,7 +108,7 @@ async def measure_error_storm(
             results.runs.append(run)
             progress(
                 f"  error storm round {number}/{rounds}: {failed / elapsed:,.0f} failures/s, "
-                f"max loop stall {run.max_stall_ms:.2f} ms (without CPU waits "
+                f"max loop stall {run.max_stall_ms:.2f} ms (without CPU waits or GC "
                 f"{run.max_blocked_ms:.2f} ms), {run.full_collections} full GC, longest GC "
                 f"pause {run.gc_pause_ms:.1f} ms"
             )

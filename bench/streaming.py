@@ -302,7 +302,7 @@ async def measure_streaming(
                 progress(
                     f"  stream round {round_number + 1}/{rounds} {contender.name:<22}"
                     f" {run.rate:>10,.0f} rows/s  max loop stall {run.max_stall_ms:6.2f} ms"
-                    f" (without CPU waits {run.max_blocked_ms:.2f} ms;"
+                    f" (without CPU waits or GC {run.max_blocked_ms:.2f} ms;"
                     f" idle loop: {results.idle_stalls_ms[-1]:.2f} ms,"
                     f" longest GC pause {run.gc_pause_ms:.2f} ms)"
                 )
