@@ -20,6 +20,10 @@ __all__ = ["LoopBridge", "Settleable"]
 
 log = logging.getLogger("cassandra_asgi")
 
+#: Completions settled per loop iteration. Each wakes a waiting task, and a node's death
+#: answers hundreds of requests at once (with their retries' replies close behind).
+_SETTLED_PER_ITERATION = 64
+
 
 class Settleable(Protocol):
     def settle(self, result: Any, error: BaseException | None) -> None:
@@ -55,9 +59,14 @@ class LoopBridge:
     def _drain(self) -> None:
         self._drain_pending = False
         ready = self._ready
-        while ready:
+        for _ in range(_SETTLED_PER_ITERATION):
+            if not ready:
+                return
             target, result, error = ready.popleft()
             try:
                 target.settle(result, error)
             except Exception:  # never let one bad completion strand the rest of the batch
                 log.exception("cassandra_asgi: failed to deliver a driver result")
+        if ready and not self._drain_pending:  # the rest at the next iteration
+            self._drain_pending = True
+            self._loop.call_soon(self._drain)

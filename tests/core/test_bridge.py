@@ -183,6 +183,9 @@ async def test_a_burst_of_results_wakes_the_loop_once() -> None:
             CountingLoop.wakeups += 1
             loop.call_soon_threadsafe(callback)
 
+        def call_soon(self, callback: Callable[[], None]) -> None:
+            loop.call_soon(callback)
+
     bridge = LoopBridge(cast(asyncio.AbstractEventLoop, CountingLoop()), threading.get_ident())
     settled: list[Any] = []
 
@@ -198,3 +201,37 @@ async def test_a_burst_of_results_wakes_the_loop_once() -> None:
     await asyncio.sleep(0.01)
     assert settled == list(range(100))
     assert CountingLoop.wakeups == 1
+
+
+async def test_a_burst_of_results_is_settled_64_per_loop_iteration_in_order() -> None:
+    loop = asyncio.get_running_loop()
+    bridge = LoopBridge(loop, threading.get_ident())
+    iteration = 0
+    settled_in: list[tuple[int, int]] = []
+
+    def count_iterations() -> None:
+        nonlocal iteration
+        iteration += 1
+        if len(settled_in) < 200:
+            loop.call_soon(count_iterations)
+
+    all_settled = asyncio.Event()
+
+    class Target:
+        def settle(self, result: Any, error: BaseException | None) -> None:
+            settled_in.append((iteration, result))
+            if len(settled_in) == 200:
+                all_settled.set()
+
+    def burst() -> None:
+        for n in range(200):
+            bridge.deliver(Target(), n, None)
+
+    _in_thread(burst)
+    loop.call_soon(count_iterations)
+    await asyncio.wait_for(all_settled.wait(), 5)
+    assert [result for _, result in settled_in] == list(range(200))
+    per_iteration = [
+        sum(1 for i, _ in settled_in if i == it) for it in sorted({i for i, _ in settled_in})
+    ]
+    assert per_iteration == [64, 64, 64, 8]
