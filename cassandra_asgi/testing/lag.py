@@ -15,9 +15,10 @@ as a blocking call does. On an idle machine no thread waits for a CPU and the tw
 
 Nor does ``max_blocked`` count the cyclic garbage collector's pauses (``max_gc_pause`` reports
 the longest): a full collection walks every object of the process while holding the GIL, so
-its length measures the heap, not the code under test. In a test process that has run a
-thousand tests, one takes 50-200 ms; in a server after ``gc.freeze()``, a few. Only the part
-of a collection that fell within a stall is forgiven.
+its length measures the heap, not the code under test: 20-50 ms in a test process that has
+run a few tests, over 200 ms after a thousand, a millisecond or two in a server that called
+``gc.freeze()`` after startup. Only the part of a collection that fell within a stall is
+forgiven.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class LoopLagProbe:
         self.interval = interval
         #: Longest delay beyond ``interval`` seen while the block ran (seconds).
         self.max_lag = 0.0
-        #: Longest delay not explained by the OS keeping the loop's thread off the CPU (seconds).
+        #: Longest delay not explained by the OS keeping threads off the CPU, nor by garbage
+        #: collection (seconds).
         self.max_blocked = 0.0
         #: Longest garbage collection while the block ran, on any thread (seconds).
         self.max_gc_pause = 0.0
