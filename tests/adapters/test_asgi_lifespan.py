@@ -28,10 +28,11 @@ from cassandra_asgi.testing.lag import LoopLagProbe
 
 TIMEOUT = 30.0  # generous bound for connecting on a busy machine; never a speed assertion
 RELEASE_QUERY = "SELECT release_version FROM system.local"
-#: Longest loop stall tolerated while connecting and closing. Typical stalls are ~10 ms; the
-#: bound is loose because ~6 engineers share 2 cores, and the stall test slows the server so
-#: that a connect blocking the loop would stall it for 0.6 s or more (measured: 0.34 s at 0.1).
-MAX_STALL = 0.2
+#: Longest loop stall tolerated while connecting and closing: under two of the stall test's
+#: 0.2 s round trips. Typical stalls are ~10 ms; a connect blocking the loop makes five or more
+#: round trips in a row (measured: 0.34 s at 0.1 s each). tests/core/test_loop_lag.py holds
+#: every step to 20 ms; this one asks whether the adapter connects and closes off the loop.
+MAX_STALL = 0.4
 
 
 class LifespanApp:
