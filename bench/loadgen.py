@@ -6,9 +6,10 @@ order), one request at a time per connection, and prints one JSON document with 
 requests/s and latency percentiles.
 
 The load comes from ``wrk`` when it is on ``PATH`` (``--tool auto``, the default): one Python
-process cannot send more than about 1,200 requests/s, which is below what the faster apps
-serve, so with the Python generator every app's figure (and every ratio between them) is the
-generator's ceiling. ``--tool python`` keeps the Python generator, for machines without wrk.
+process sends far fewer requests than wrk (about 1,200/s on a machine where wrk found the apps
+serving 3,000-4,000), so with the Python generator the faster apps' figures, and the ratios
+between them, are the generator's ceiling. ``--tool python`` keeps the Python generator, for
+machines without wrk.
 """
 
 from __future__ import annotations
