@@ -79,13 +79,28 @@ def write_paths(tmp_path: Path, paths: list[str]) -> Path:
     return paths_file
 
 
-@pytest.mark.parametrize("load", TOOLS)
+RunRound = Callable[[list[str], int], Coroutine[Any, Any, dict[str, Any]]]
+
+
+@pytest.fixture(params=TOOLS)
+def run_one_round(
+    request: pytest.FixtureRequest, counting_server: tuple[CountingServer, Endpoint], tmp_path: Path
+) -> RunRound:
+    """One second of load on the counting server through each generator in turn."""
+    load: Round = request.param
+    _, endpoint = counting_server
+
+    async def run(paths: list[str], connections: int) -> dict[str, Any]:
+        return await load(endpoint, paths, write_paths(tmp_path, paths), connections, 1.0)
+
+    return run
+
+
 async def test_a_round_reports_every_request_the_server_answered(
-    counting_server: tuple[CountingServer, Endpoint], tmp_path: Path, load: Round
+    counting_server: tuple[CountingServer, Endpoint], run_one_round: RunRound
 ) -> None:
-    counting, endpoint = counting_server
-    paths = [f"/ok/{i}" for i in range(10)]
-    result = await load(endpoint, paths, write_paths(tmp_path, paths), 4, 1.0)
+    counting, _ = counting_server
+    result = await run_one_round([f"/ok/{i}" for i in range(10)], 4)
     assert result["errors"] == 0
     assert result["first_error"] is None
     assert result["requests"] > 0
@@ -95,23 +110,20 @@ async def test_a_round_reports_every_request_the_server_answered(
     assert 0 < result["p50_ms"] <= result["p99_ms"]
 
 
-@pytest.mark.parametrize("load", TOOLS)
 async def test_a_round_cycles_through_every_path(
-    counting_server: tuple[CountingServer, Endpoint], tmp_path: Path, load: Round
+    counting_server: tuple[CountingServer, Endpoint], run_one_round: RunRound
 ) -> None:
-    counting, endpoint = counting_server
+    counting, _ = counting_server
     paths = [f"/ok/{i}" for i in range(10)]
-    await load(endpoint, paths, write_paths(tmp_path, paths), 2, 1.0)
+    await run_one_round(paths, 2)
     assert counting.paths == set(paths)
 
 
-@pytest.mark.parametrize("load", TOOLS)
 async def test_answers_other_than_200_are_counted_as_errors_not_as_served(
-    counting_server: tuple[CountingServer, Endpoint], tmp_path: Path, load: Round
+    counting_server: tuple[CountingServer, Endpoint], run_one_round: RunRound
 ) -> None:
-    counting, endpoint = counting_server
-    paths = ["/ok/1", "/missing/1"]
-    result = await load(endpoint, paths, write_paths(tmp_path, paths), 2, 1.0)
+    counting, _ = counting_server
+    result = await run_one_round(["/ok/1", "/missing/1"], 2)
     assert result["errors"] > 0
     assert result["first_error"]
     assert result["requests"] <= counting.answered[200]
