@@ -19,12 +19,14 @@ from typing import Any
 
 import cassandra.connection
 from cassandra.query import _clean_column_name
+from cassandra.segment import CRC32_LENGTH, CrcException
 from cassandra.util import _sanitize_identifiers
 
 __all__ = [
     "RELIED_ON",
     "RELIED_ON_PER_INSTANCE",
     "RELIED_ON_PER_SESSION",
+    "WholeSegmentReads",
     "adopt_reply",
     "child_policy",
     "clean_column_name",
@@ -172,24 +174,53 @@ def segment_codec(connection: Any) -> Any:
 
 
 def process_segment_buffer(connection: Any) -> None:
-    """The driver's step that moves one received v5 segment into the frame buffer, except
-    when the bytes received end inside a segment header, which the driver would lose.
+    """The driver's step that moves one received v5 segment into the frame buffer, run only
+    once the whole segment is there. The driver's own test of that is wrong twice, and each
+    time it loses the connection (and every request on it):
 
-    ``Connection._process_segment_buffer`` leaves the buffer positioned at its end when fewer
-    bytes than a segment header are there, and the ``reset_io_buffer()`` that follows keeps
-    only what lies after the position: the partial header is dropped and the next header read
-    fails its CRC. The reactor thread's 4 KiB reads seldom end inside those 6 bytes; reads of
-    many replies at once do. Positioned at the start instead, the bytes are kept for the next
-    read.
+    - fewer bytes than a segment header: ``Connection._process_segment_buffer`` leaves the
+      buffer positioned at its end, and the ``reset_io_buffer()`` that follows keeps only what
+      lies after the position, so the partial header is dropped and the next one fails its CRC;
+    - on a compressed connection, a segment sent uncompressed (uncompressed length 0, which
+      Cassandra does for replies too small to gain from LZ4) still has the 5-byte compressed
+      header, but ``SegmentHeader.segment_length`` counts 3: with the last one or two bytes
+      still in flight the driver reads a short CRC, and ``struct.error`` defuncts the
+      connection.
+
+    Reads of many replies at once end at such places far more often than the reactor
+    thread's 4 KiB reads, but those do too. Positioned at the start, the bytes are kept for
+    the next read.
     """
     buffers = connection._io_buffer
     codec = segment_codec(connection)
     buffer = buffers.io_buffer
-    if codec is None or buffer.tell() >= codec.header_length_with_crc:
-        cassandra.connection.Connection._process_segment_buffer(connection)
-        return
+    if codec is not None:
+        received = buffer.tell()
+        if received < codec.header_length_with_crc or received < _segment_size(codec, buffer):
+            buffer.seek(0)
+            buffers._segment_consumed = False
+            return
+        buffer.seek(received)  # the driver takes the position for the bytes received
+    cassandra.connection.Connection._process_segment_buffer(connection)
+
+
+def _segment_size(codec: Any, buffer: Any) -> int:
+    """Bytes of the segment starting the buffer, header and CRCs included; 0 when its header
+    fails its CRC (the driver's own reading then raises the error it raises for that)."""
     buffer.seek(0)
-    buffers._segment_consumed = False
+    try:
+        header = codec.decode_header(buffer)
+    except CrcException:
+        return 0
+    return int(codec.header_length_with_crc + header.payload_length + CRC32_LENGTH)
+
+
+class WholeSegmentReads:
+    """Mixin for a driver ``Connection`` class: v5 segments are handed on only once whole
+    (``process_segment_buffer``)."""
+
+    def _process_segment_buffer(self) -> None:
+        process_segment_buffer(self)
 
 
 def adopt_reply(

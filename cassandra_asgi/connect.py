@@ -44,13 +44,16 @@ ROW_PROFILES = ROW_FACTORIES
 
 def session_connection_class(config: CassandraConfig, loop: asyncio.AbstractEventLoop) -> Any:
     """A connection class of the session's own, which reports connections that die
-    (``_losses``): loop-served with ``io="loop"``, else the driver's reactor one; ``None``
-    when the application chose its own ``connection_class``."""
+    (``_losses``) and reads v5 segments only once whole (``_compat.WholeSegmentReads``):
+    loop-served with ``io="loop"``, else the driver's reactor one; ``None`` when the
+    application chose its own ``connection_class``."""
     if config.io == "loop":
         return connection_class_for(loop)
     if "connection_class" in config.cluster_options:
         return None
-    return reporting_reactor_connection(Cluster.connection_class)
+    reactor = Cluster.connection_class
+    fixed = type(reactor.__name__, (_compat.WholeSegmentReads, reactor), {})
+    return reporting_reactor_connection(fixed)
 
 
 def build_cluster(config: CassandraConfig, connection_class: Any = None) -> Any:

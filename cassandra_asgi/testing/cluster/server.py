@@ -95,6 +95,8 @@ class _Connection(asyncio.Protocol):
         self.compression: str | None = None
         self.bytes_received = 0
         self.bytes_sent = 0
+        #: the end of a write held back by ``CQLServer.hold_back_tails``, and what followed it
+        self._late_tail: bytearray | None = None
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -237,16 +239,32 @@ class _Connection(asyncio.Protocol):
             return
         transport = self.transport
         if transport is not None and not transport.is_closing():
-            data = segments.encode(frames)
-            self.bytes_sent += len(data)
-            transport.write(data)
+            self._transmit(transport, segments.encode(frames))
 
     def _write_plain(self, frames: list[bytes]) -> None:
         transport = self.transport
         if transport is not None and not transport.is_closing():
-            data = b"".join(frames) if len(frames) > 1 else frames[0]
-            self.bytes_sent += len(data)
+            self._transmit(transport, b"".join(frames) if len(frames) > 1 else frames[0])
+
+    def _transmit(self, transport: asyncio.Transport, data: bytes) -> None:
+        self.bytes_sent += len(data)
+        if self._late_tail is not None:  # bytes are held back: these go after them
+            self._late_tail += data
+            return
+        held_back = self.server._held_back
+        if held_back is None or len(data) <= held_back[0]:
             transport.write(data)
+            return
+        count, seconds = held_back
+        transport.write(data[:-count])
+        self._late_tail = bytearray(data[-count:])
+        asyncio.get_running_loop().call_later(seconds, self._send_late_tail)
+
+    def _send_late_tail(self) -> None:
+        tail, self._late_tail = self._late_tail, None
+        transport = self.transport
+        if tail and transport is not None and not transport.is_closing():
+            transport.write(bytes(tail))
 
     def flush(self) -> None:
         if self.out:
@@ -668,6 +686,8 @@ class CQLServer:
         self._down = False
         #: cut off (a cluster node's partition): requests are read and never answered
         self._silent = False
+        #: (bytes, seconds): the end of every write sent that much later (``hold_back_tails``)
+        self._held_back: tuple[int, float] | None = None
 
     # --- properties ----------------------------------------------------------------------
 
@@ -812,8 +832,21 @@ class CQLServer:
         """Accept matching requests and never answer them."""
         self._faults.add(Rule("blackhole", compile_pattern(pattern)))
 
+    def hold_back_tails(self, count: int, seconds: float) -> None:
+        """Send the last ``count`` bytes of every write ``seconds`` after the rest.
+
+        A client then reads each reply in two parts, the first ending inside the reply's last
+        bytes: the CRC of a v5 segment, or the body of a plain frame. ``clear_faults`` ends it.
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count must be a positive number of bytes, got {count!r}")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise ValueError(f"seconds must be a non-negative number, got {seconds!r}")
+        self._held_back = (count, float(seconds))
+
     def clear_faults(self) -> None:
         self._faults.clear()
+        self._held_back = None
 
     def drop_connections(self) -> None:
         """Close every client connection now (the server keeps listening)."""
