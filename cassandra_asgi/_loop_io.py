@@ -43,19 +43,18 @@ log = logging.getLogger("cassandra_asgi")
 #: Bytes asked of the socket per ``recv_into``: replies of many requests at once.
 _READ_CHUNK = 256 * 1024
 #: Bytes one read callback may take from the socket, at most and at least. What is left stays
-#: in the socket, which stays readable, for the next loop iteration.
+#: in the socket, which stays readable, for the next loop iteration. The least is about 16
+#: one-row replies: handing one to the driver takes 60-130 us on a loaded 2-core machine.
 _MAX_READ_PER_CALLBACK = 4 * _READ_CHUNK
-_MIN_READ_PER_CALLBACK = 4 * 1024
-#: Seconds one read callback should spend handing replies to the driver. Small replies cost
-#: far more to parse per byte than large ones (a burst of 1,000 one-row replies fits in 64 KiB),
-#: so the byte budget follows the time it took: halved when over, doubled when well under.
+_MIN_READ_PER_CALLBACK = 1024
+#: Seconds one callback should spend handing replies to the driver, or failing the requests
+#: of a lost connection. Small replies cost far more to parse per byte than large ones (a burst
+#: of 1,000 one-row replies fits in 64 KiB), so the byte budget follows the time it took:
+#: halved when over, doubled when well under. Several connections' callbacks can run in one
+#: loop iteration, so this is a share of the stall, not all of it.
 _HANDLING_BUDGET = 0.002
 #: Largest payload of one v5 segment.
 _SEGMENT_PAYLOAD = Segment.MAX_PAYLOAD_LENGTH
-#: Requests of a lost connection failed per loop iteration. Each failure runs the retry
-#: policy and may send the request again; 300 of them in one callback stall the loop for
-#: tens of milliseconds.
-_FAILED_PER_ITERATION = 32
 _RETRY_LATER = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
@@ -91,7 +90,7 @@ class LoopTimer:
             handle.cancel()
 
 
-class LoopConnection(ReportsLosses, Connection):  # type: ignore[misc]  # the driver is untyped
+class LoopConnection(ReportsLosses, _compat.WholeSegmentReads, Connection):  # type: ignore[misc]
     """A driver connection whose socket the session's event loop reads and writes."""
 
     #: Set on the per-session subclass (``connection_class_for``).
@@ -207,10 +206,13 @@ class LoopConnection(ReportsLosses, Connection):  # type: ignore[misc]  # the dr
             self.connected_event.set()
 
     def error_all_requests(self, exc: BaseException) -> None:
-        """Fail every request waiting on this connection, a few per loop iteration.
+        """Fail every request waiting on this connection, ``_HANDLING_BUDGET`` worth per loop
+        iteration.
 
         The driver fails them all in one go on the calling thread, or past a threshold from a
-        thread of its own, which here would send every retry across threads."""
+        thread of its own, which here would send every retry across threads. Each failure runs
+        the retry policy and may send the request again (a quarter of a millisecond on a loaded
+        machine): 300 of them at once would stall the loop for tens of milliseconds."""
         if threading.get_ident() != self.loop_thread:
             try:
                 self.loop.call_soon_threadsafe(self.error_all_requests, exc)
@@ -224,17 +226,19 @@ class LoopConnection(ReportsLosses, Connection):  # type: ignore[misc]  # the dr
     def _fail_requests(
         self, callbacks: list[Callable[[Any], Any]], error: ConnectionShutdown, start: int
     ) -> None:
-        end = start + _FAILED_PER_ITERATION
-        for callback in callbacks[start:end]:
+        until = time.perf_counter() + _HANDLING_BUDGET
+        index = start
+        while index < len(callbacks):
+            callback = callbacks[index]
+            index += 1
             try:
                 callback(error)
             except Exception:
                 log.warning("failing a request of lost connection %s raised", self, exc_info=True)
-        if end < len(callbacks):
-            self.loop.call_soon(self._fail_requests, callbacks, error, end)
-
-    def _process_segment_buffer(self) -> None:
-        _compat.process_segment_buffer(self)
+            if time.perf_counter() >= until:
+                break
+        if index < len(callbacks):
+            self.loop.call_soon(self._fail_requests, callbacks, error, index)
 
     # -- loop thread ------------------------------------------------------------------------
     def _start_reading(self) -> None:

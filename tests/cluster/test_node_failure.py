@@ -129,11 +129,6 @@ async def test_a_replica_killed_under_a_thousand_idempotent_reads_costs_the_call
         served = await asyncio.to_thread(lambda: victim.requests)
         assert served.get("EXECUTE", 0) > 0  # back in the rotation
 
-    if blocked >= MAX_STALL and config.io == "loop":
-        # Known, and open in issue 16: in loop mode the replies to the ~1,000 retries arrive as
-        # one burst that one read callback hands to the driver's parser. Everything above still
-        # held; only the stall is over budget.
-        pytest.xfail(f"io='loop': the retry burst blocked the loop {blocked * 1000:.1f} ms")
     assert blocked < MAX_STALL, f"loop blocked {blocked * 1000:.1f} ms"
 
 
