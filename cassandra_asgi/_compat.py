@@ -19,14 +19,14 @@ from typing import Any
 
 import cassandra.connection
 from cassandra.query import _clean_column_name
-from cassandra.segment import CRC32_LENGTH, CrcException, Segment
+from cassandra.segment import CRC32_LENGTH, CrcException, Segment, SegmentCodec
 from cassandra.util import _sanitize_identifiers
 
 __all__ = [
     "RELIED_ON",
     "RELIED_ON_PER_INSTANCE",
     "RELIED_ON_PER_SESSION",
-    "WholeSegmentReads",
+    "V5Segments",
     "adopt_reply",
     "child_policy",
     "clean_column_name",
@@ -76,6 +76,7 @@ RELIED_ON = (
     "cassandra.connection:Connection._send_options_message",
     "cassandra.connection:Connection._is_checksumming_enabled",
     "cassandra.connection:Connection._process_segment_buffer",
+    "cassandra.connection:Connection._enable_checksumming",
     "cassandra.connection:_ConnectionIOBuffer._segment_consumed",
     "cassandra.policies:TokenAwarePolicy._child_policy",
 )
@@ -164,13 +165,37 @@ def take_reply_callbacks(connection: Any) -> list[Callable[[Any], Any]]:
 
 def segment_codec(connection: Any) -> Any:
     """The protocol v5 segment codec once the connection frames in checksummed segments
-    (after READY), else ``None``; the driver picks it by compression the same way."""
+    (after READY), else ``None``."""
     if not connection._is_checksumming_enabled:
         return None
-    driver = cassandra.connection
-    if connection.compressor:
-        return driver.segment_codec_lz4
-    return driver.segment_codec_no_compression
+    return connection._segment_codec
+
+
+#: Segment payloads shorter than this (bytes) are sent uncompressed on an LZ4 connection.
+COMPRESSED_FROM = 256
+
+
+class _SmallSegmentsAsIs(SegmentCodec):  # type: ignore[misc]  # the driver is untyped
+    """The driver's LZ4 segment codec, except that a short payload is not offered to LZ4.
+
+    A one-row read or write is a payload of 60-120 bytes, which LZ4 never shrinks, so the
+    driver sends it uncompressed anyway (uncompressed length 0), but only after trying: a
+    call into LZ4 that releases the GIL. On the event loop's thread, with the reactor thread
+    busy, every such release can cost the loop a wait for the GIL of up to the switch
+    interval (5 ms); twenty requests sent in one iteration stalled the loop for 20 ms.
+    """
+
+    def compress(self, data: bytes) -> bytes:
+        if len(data) < COMPRESSED_FROM:
+            return data  # not smaller: the segment goes as it is
+        compressed: bytes = super().compress(data)
+        return compressed
+
+
+def _session_codec(driver_codec: Any) -> Any:
+    if driver_codec is None or not driver_codec.compression:
+        return driver_codec
+    return _SmallSegmentsAsIs(driver_codec.compressor, driver_codec.decompressor)
 
 
 def process_segment_buffer(connection: Any) -> None:
@@ -227,9 +252,16 @@ def _segment_size(codec: Any, buffer: Any) -> int:
     return size
 
 
-class WholeSegmentReads:
+class V5Segments:
     """Mixin for a driver ``Connection`` class: v5 segments are handed on only once whole
-    (``process_segment_buffer``)."""
+    (``process_segment_buffer``), and short ones are sent without trying LZ4
+    (``_SmallSegmentsAsIs``)."""
+
+    _segment_codec: Any
+
+    def _enable_checksumming(self) -> None:
+        cassandra.connection.Connection._enable_checksumming(self)
+        self._segment_codec = _session_codec(self._segment_codec)
 
     def _process_segment_buffer(self) -> None:
         process_segment_buffer(self)

@@ -90,7 +90,7 @@ class LoopTimer:
             handle.cancel()
 
 
-class LoopConnection(ReportsLosses, _compat.WholeSegmentReads, Connection):  # type: ignore[misc]
+class LoopConnection(ReportsLosses, _compat.V5Segments, Connection):  # type: ignore[misc]
     """A driver connection whose socket the session's event loop reads and writes."""
 
     #: Set on the per-session subclass (``connection_class_for``).

@@ -44,7 +44,8 @@ ROW_PROFILES = ROW_FACTORIES
 
 def session_connection_class(config: CassandraConfig, loop: asyncio.AbstractEventLoop) -> Any:
     """A connection class of the session's own, which reports connections that die
-    (``_losses``) and reads v5 segments only once whole (``_compat.WholeSegmentReads``):
+    (``_losses``), reads v5 segments only once whole and sends short ones without trying LZ4
+    (``_compat.V5Segments``):
     loop-served with ``io="loop"``, else the driver's reactor one; ``None`` when the
     application chose its own ``connection_class``."""
     if config.io == "loop":
@@ -52,7 +53,7 @@ def session_connection_class(config: CassandraConfig, loop: asyncio.AbstractEven
     if "connection_class" in config.cluster_options:
         return None
     reactor = Cluster.connection_class
-    fixed = type(reactor.__name__, (_compat.WholeSegmentReads, reactor), {})
+    fixed = type(reactor.__name__, (_compat.V5Segments, reactor), {})
     return reporting_reactor_connection(fixed)
 
 

@@ -110,3 +110,30 @@ def test_the_drivers_reactor_connection_reads_where_the_session_watches_for_loss
     reporting = reporting_reactor_connection(base)
     assert issubclass(reporting, base)
     assert reporting.handle_read is not base.handle_read
+
+
+async def test_a_sessions_lz4_connections_send_short_segments_without_trying_lz4(
+    cassandra_config: Any,
+) -> None:
+    """Each try is a call into LZ4 that releases the GIL (``_compat._SmallSegmentsAsIs``)."""
+    pytest.importorskip("lz4")
+    from cassandra_asgi import connect
+
+    config = cassandra_config.replace(compression="lz4")
+    async with connect(config) as session:
+        if session.cluster.protocol_version < 5:
+            pytest.skip("segments are protocol v5")
+        connections = [
+            connection
+            for pool in _compat.session_pools(session.driver_session).values()
+            for connection in pool.get_connections()
+        ]
+        assert connections
+        for connection in connections:
+            codec = _compat.segment_codec(connection)
+            short = b"k" * (_compat.COMPRESSED_FROM - 1)
+            assert codec.compress(short) is short
+            long = b"k" * _compat.COMPRESSED_FROM * 4
+            assert len(codec.compress(long)) < len(long)
+        select = "SELECT release_version FROM system.local"
+        assert (await session.execute(select)).one().release_version
